@@ -1,0 +1,42 @@
+//! Command line and environment configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::ratelimit::RateLimitConfig;
+
+/// `confab-server`: Confab's messaging server.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "confab-server", version, about)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed on stdout).
+    #[arg(long, env = "CONFAB_LISTEN", default_value = "127.0.0.1:4000")]
+    pub listen: SocketAddr,
+    /// Directory for the embedded SQLite database (`confab.db`).
+    #[arg(long, env = "CONFAB_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Database URL; defaults to SQLite at `<data-dir>/confab.db`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Rate limits: empty for the defaults, `off`, or `name=PER_SECOND:BURST,...` (see docs/protocol.md).
+    #[arg(long, env = "CONFAB_RATE_LIMITS", default_value = "", value_parser = RateLimitConfig::parse)]
+    pub rate_limits: RateLimitConfig,
+    /// How long an unanswered call rings before it ends as missed, in milliseconds.
+    #[arg(long, env = "CONFAB_CALL_RING_TIMEOUT_MS", default_value_t = confab_protocol::limits::CALL_RING_TIMEOUT_SECS * 1000)]
+    pub call_ring_timeout_ms: u64,
+}
+
+impl Config {
+    /// The defaults, with the given data directory, ignoring the environment (for embedding and tests).
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            data_dir: data_dir.into(),
+            database_url: None,
+            rate_limits: RateLimitConfig::default(),
+            call_ring_timeout_ms: confab_protocol::limits::CALL_RING_TIMEOUT_SECS * 1000,
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Conversations: direct (one per pair of friends) and groups.
+
+use confab_protocol::notifications::ConversationCreated;
+use confab_protocol::requests::NewConversation;
+use confab_protocol::{Conversation, ConversationId, events, limits, validate};
+
+use crate::AppState;
+use crate::accounts::AuthUser;
+use crate::error::{Error, Result};
+
+/// Fills in the members' `online` flags.
+fn with_presence(state: &AppState, mut conversation: Conversation) -> Conversation {
+    for member in &mut conversation.members {
+        member.online = state.presence.is_online(member.user.id);
+    }
+    conversation
+}
+
+pub async fn list(state: &AppState, me: &AuthUser) -> Result<Vec<Conversation>> {
+    let conversations = state.store.conversations(me.user.id, None).await?;
+    Ok(conversations.into_iter().map(|c| with_presence(state, c)).collect())
+}
+
+pub async fn get(state: &AppState, me: &AuthUser, id: ConversationId) -> Result<Conversation> {
+    let conversation = state.store.conversations(me.user.id, Some(id)).await?.pop().ok_or_else(|| Error::not_found("conversation"))?;
+    Ok(with_presence(state, conversation))
+}
+
+/// Creates a conversation; `Ok((conversation, created))` — a direct one that existed is returned as is.
+pub async fn create(state: &AppState, me: &AuthUser, request: NewConversation) -> Result<(Conversation, bool)> {
+    let mut others = request.participant_ids.clone();
+    others.sort_unstable();
+    others.dedup();
+    others.retain(|&id| id != me.user.id);
+    if others.is_empty() {
+        return Err(Error::invalid("participantIds must name at least one other user"));
+    }
+    if others.len() + 1 > limits::MAX_GROUP_MEMBERS {
+        return Err(Error::refused(confab_protocol::ErrorCode::TooLarge, format!("a group has at most {} members", limits::MAX_GROUP_MEMBERS)));
+    }
+    for &other in &others {
+        if !state.store.are_friends(me.user.id, other).await? {
+            return Err(Error::forbidden(format!("user {other} is not your friend")));
+        }
+    }
+    let (id, created) = match (&request.title, others.as_slice()) {
+        (None, &[other]) => state.store.create_direct(me.user.id, other).await?,
+        (None, _) => return Err(Error::invalid("a group needs a title")),
+        (Some(title), _) => {
+            let title = validate::title(title)?;
+            let mut members = others.clone();
+            members.push(me.user.id);
+            (state.store.create_group(me.user.id, &title, &members).await?, true)
+        }
+    };
+    let conversation = get(state, me, id).await?;
+    if created {
+        let member_ids: Vec<_> = conversation.members.iter().map(|m| m.user.id).collect();
+        // Each member's own view differs only in unreadCount/lastReadSeq, which are 0 for a new one.
+        let event = ConversationCreated { conversation: conversation.clone() };
+        state.hub.to_users(&member_ids, None, events::CONVERSATION_CREATED, &event).await;
+    }
+    Ok((conversation, created))
+}

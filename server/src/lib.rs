@@ -1,0 +1,142 @@
+//! `confab-server`: Confab's self-hostable messaging server — REST and Socket.IO on one port,
+//! persisted in SQLite.
+//!
+//! # Layout
+//! - [`config`]: command line / environment ([`Config`]).
+//! - [`http`]: the REST API (thin axum handlers) and `/healthz`, `/metrics`.
+//! - [`socket`]: the Socket.IO namespace: handshake authentication and one thin handler per event.
+//! - Domain modules, called by both of the above — one code path per operation:
+//!   [`accounts`] (register, login, tokens), [`friends`], [`conversations`], [`messages`]
+//!   (send, edit, delete, reactions, pins, read cursors, typing, history, sync), [`calls`] (signaling
+//!   and call state), [`presence`] (who is online).
+//! - [`store`]: every SQL statement, behind [`store::Store`].
+//! - [`hub`]: delivery of events to users' devices through Socket.IO rooms.
+//! - [`ratelimit`], [`metrics`], [`error`]: cross-cutting pieces.
+//!
+//! # How a message flows
+//! `sendMessage` (socket) or `POST …/messages` (REST) → [`messages::send`]: rate limit, validate,
+//! [`store::Store::insert_message`] (one IMMEDIATE transaction: membership check, `clientMsgId`
+//! dedupe, next `seq`, insert, commit) → [`hub::Hub::to_users`] emits `messageReceived` to the room
+//! of every member (all their devices) except the sending socket → the ack carries the stored message.
+//! Nothing is acknowledged before it is committed.
+
+pub mod accounts;
+pub mod calls;
+pub mod config;
+pub mod conversations;
+pub mod error;
+pub mod friends;
+pub mod http;
+pub mod hub;
+pub mod messages;
+pub mod metrics;
+pub mod presence;
+pub mod ratelimit;
+pub mod socket;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+use socketioxide::SocketIo;
+
+/// Everything the handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub config: Config,
+    pub store: store::Store,
+    pub hub: hub::Hub,
+    pub presence: presence::Presence,
+    pub limits: ratelimit::RateLimits,
+    pub calls: calls::Calls,
+    pub metrics: metrics::Metrics,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// Opens the database named by the configuration (creating it and applying migrations).
+pub async fn open_store(config: &Config) -> Result<store::Store> {
+    match &config.database_url {
+        Some(url) => store::Store::open_url(url).await,
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|e| Error::Corrupt(format!("cannot create data dir {}: {e}", config.data_dir.display())))?;
+            store::Store::open_sqlite(&config.data_dir.join("confab.db")).await
+        }
+    }
+}
+
+/// Builds the whole application: the axum router with the Socket.IO layer, and its state.
+pub fn app(config: Config, store: store::Store) -> (axum::Router, AppState) {
+    let (layer, io) = SocketIo::builder()
+        // A websocket frame larger than this closes the connection (the default is 64 MiB).
+        .ws_max_message_size(confab_protocol::limits::MAX_WS_MESSAGE_BYTES)
+        .ws_max_frame_size(confab_protocol::limits::MAX_WS_MESSAGE_BYTES)
+        .max_payload(confab_protocol::limits::MAX_WS_MESSAGE_BYTES as u64)
+        .build_layer();
+    let limits = ratelimit::RateLimits::new(&config.rate_limits);
+    let state = AppState(Arc::new(Shared {
+        config,
+        store,
+        hub: hub::Hub::new(io.clone()),
+        presence: presence::Presence::default(),
+        limits,
+        calls: calls::Calls::default(),
+        metrics: metrics::Metrics::new(),
+    }));
+    socket::register(&io, state.clone());
+    let router = http::router(state.clone()).layer(layer);
+    (router, state)
+}
+
+/// Serves until `shutdown` resolves, then closes the sockets and waits for in-flight writes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let janitor = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                state.limits.forget_idle();
+            }
+        })
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let hub = state.hub.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing sockets");
+        // Websocket connections are upgraded and would keep the server open: close them first.
+        hub.close().await;
+        let _ = stop_tx.send(());
+    };
+    tokio::spawn(signal);
+    let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        })
+        .await;
+    janitor.abort();
+    // Waits for queries in flight: a write that began before shutdown commits (and is acked).
+    state.store.close().await;
+    tracing::info!("stopped");
+    result
+}

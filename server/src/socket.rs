@@ -1,0 +1,171 @@
+//! The Socket.IO namespace `/`: handshake authentication and one thin handler per event.
+//!
+//! Every client → server event is parsed with `TryData`, so a malformed payload is answered with an
+//! `invalid_payload` ack instead of a handler that silently never runs.
+
+use std::future::Future;
+use std::time::Instant;
+
+use confab_protocol::notifications::{CallStarted, MessageAck, OnlineUsers, ReadCursor, TypingAck, UserOffline, UserOnline};
+use confab_protocol::{Ack, error::Empty, events};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Extension, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::Sid;
+
+use crate::accounts::{self, AuthUser};
+use crate::error::{Error, Result};
+use crate::hub::{token_room, user_room};
+use crate::store::now_ms;
+use crate::{AppState, calls, messages};
+
+#[derive(Deserialize)]
+struct Handshake {
+    token: Option<String>,
+}
+
+/// Why a handshake was refused; its text is the `connect_error` message the client sees.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub fn register(io: &SocketIo, state: AppState) {
+    let for_auth = state.clone();
+    let authenticate = move |s: SocketRef, TryData(handshake): TryData<Handshake>| {
+        let state = for_auth.clone();
+        async move { authenticate(state, s, handshake.ok()).await }
+    };
+    let connected = move |s: SocketRef, Extension(me): Extension<AuthUser>| {
+        let state = state.clone();
+        async move { on_connect(state, s, me).await }
+    };
+    io.ns("/", connected.with(authenticate));
+}
+
+/// Runs before the client is told it is connected: checks the token, joins the rooms and
+/// registers the event handlers, so that no event the client sends right after `connect` is lost.
+async fn authenticate(state: AppState, s: SocketRef, handshake: Option<Handshake>) -> Result<(), Refused> {
+    let token = handshake.and_then(|h| h.token).filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(Refused("unauthorized: missing token (connect with auth: {token})".into()));
+    };
+    let me = match accounts::authenticate(&state, &token).await {
+        Ok(me) => me,
+        Err(Error::Refused(_)) => return Err(Refused("unauthorized: invalid or revoked token".into())),
+        Err(e) => {
+            tracing::error!(error = %e, "handshake failed");
+            return Err(Refused("unavailable: the server cannot check tokens right now".into()));
+        }
+    };
+    s.join(vec![user_room(me.user.id), token_room(me.token_id), s.id.to_string()]);
+    s.extensions.insert(me);
+    register_handlers(&s, &state);
+    Ok(())
+}
+
+/// After `connect` reached the client: presence.
+async fn on_connect(state: AppState, s: SocketRef, me: AuthUser) {
+    let first = state.presence.connect(me.user.id, s.id);
+    if !s.connected() {
+        // Disconnected before we got here: undo, the disconnect handler may already have run.
+        state.presence.disconnect(me.user.id, s.id);
+        return;
+    }
+    let related = match state.store.related_user_ids(me.user.id).await {
+        Ok(related) => related,
+        Err(e) => {
+            tracing::error!(error = %e, "loading contacts for presence failed");
+            Vec::new()
+        }
+    };
+    let online = OnlineUsers { user_ids: state.presence.online_among(&related) };
+    s.emit(events::ONLINE_USERS, &online).ok();
+    if first {
+        let event = UserOnline { user_id: me.user.id, username: me.user.username.clone() };
+        state.hub.to_users(&related, None, events::USER_ONLINE, &event).await;
+    }
+}
+
+async fn on_disconnect(state: AppState, s: SocketRef, me: AuthUser) {
+    calls::socket_gone(&state, s.id).await;
+    if state.presence.disconnect(me.user.id, s.id) {
+        let last_seen = now_ms();
+        if let Err(e) = state.store.set_last_seen(me.user.id, last_seen).await {
+            tracing::warn!(error = %e, "storing last seen failed");
+        }
+        let related = state.store.related_user_ids(me.user.id).await.unwrap_or_default();
+        state.hub.to_users(&related, None, events::USER_OFFLINE, &UserOffline { user_id: me.user.id, last_seen }).await;
+    }
+}
+
+fn register_handlers(s: &SocketRef, state: &AppState) {
+    let for_disconnect = state.clone();
+    s.on_disconnect(move |s: SocketRef, Extension(me): Extension<AuthUser>| {
+        let state = for_disconnect.clone();
+        async move { on_disconnect(state, s, me).await }
+    });
+    on(s, state, events::SEND_MESSAGE, async |st, me, sid, req| {
+        messages::send(&st, &me, Some(sid), req).await.map(|(message, _)| MessageAck { message })
+    });
+    on(s, state, events::USER_TYPING, async |st, me, _, req| {
+        messages::typing(&st, &me, req).await.map(|delivered| TypingAck { dropped: !delivered })
+    });
+    on(s, state, events::ADD_REACTION, async |st, me, sid, req| {
+        messages::react(&st, &me, Some(sid), req, true).await.map(|message| MessageAck { message })
+    });
+    on(s, state, events::REMOVE_REACTION, async |st, me, sid, req| {
+        messages::react(&st, &me, Some(sid), req, false).await.map(|message| MessageAck { message })
+    });
+    on(s, state, events::DELETE_MESSAGE, async |st, me, sid, req| {
+        messages::delete(&st, &me, Some(sid), req).await.map(|message| MessageAck { message })
+    });
+    on(s, state, events::EDIT_MESSAGE, async |st, me, sid, req| {
+        messages::edit(&st, &me, Some(sid), req).await.map(|message| MessageAck { message })
+    });
+    on(s, state, events::PIN_MESSAGE, async |st, me, sid, req| {
+        messages::pin(&st, &me, Some(sid), req).await.map(|message| MessageAck { message })
+    });
+    on(s, state, events::MARK_READ, async |st, me, sid, req| {
+        messages::mark_read(&st, &me, Some(sid), req).await.map(|seq| ReadCursor { seq })
+    });
+    on(s, state, events::SYNC, async |st, me, _, req| messages::sync(&st, &me, req).await);
+    on(s, state, events::INITIATE_CALL, async |st, me, sid, req| {
+        calls::initiate(&st, &me, sid, req).await.map(|call_id| CallStarted { call_id })
+    });
+    on(s, state, events::ACCEPT_CALL, async |st, me, sid, req| calls::accept(&st, &me, sid, req).await.map(|()| Empty {}));
+    on(s, state, events::REJECT_CALL, async |st, me, _, req| calls::reject(&st, &me, req).await.map(|()| Empty {}));
+    on(s, state, events::END_CALL, async |st, me, _, req| calls::end(&st, &me, req).await.map(|()| Empty {}));
+    on(s, state, events::ICE_CANDIDATE, async |st, me, _, req| calls::relay_ice(&st, &me, req).await.map(|()| Empty {}));
+}
+
+/// Registers a handler that parses the payload, runs `handler` and always acks.
+fn on<T, R, F, Fut>(s: &SocketRef, state: &AppState, event: &'static str, handler: F)
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+    R: Serialize + Send + 'static,
+    F: Fn(AppState, AuthUser, Sid, T) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<R>> + Send + 'static,
+{
+    let state = state.clone();
+    s.on(event, move |s: SocketRef, Extension(me): Extension<AuthUser>, ack: AckSender, TryData(data): TryData<T>| {
+        let (handler, state) = (handler.clone(), state.clone());
+        async move {
+            let started = Instant::now();
+            let result = match data {
+                Ok(data) => handler(state.clone(), me, s.id, data).await,
+                Err(e) => Err(Error::invalid(format!("invalid {event} payload: {e}"))),
+            };
+            let reply: Ack<R> = result.map_err(|e| e.body()).into();
+            // Fails only if the client asked for no ack or is gone; nothing to do then.
+            ack.send(&reply).ok();
+            state.metrics.observe_event(event, started.elapsed());
+        }
+    });
+}

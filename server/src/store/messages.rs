@@ -1,0 +1,415 @@
+//! Messages and every change to them. Each change takes the conversation's next `seq` in the same
+//! transaction that applies it, so `seq`s have no gaps and `sync` can replay by them.
+
+use std::collections::HashMap;
+
+use confab_protocol::{CallRecord, ConversationId, Message, MessageId, MessageType, Seq, UserId};
+use sqlx::SqliteConnection;
+
+use super::conversations::member_ids;
+use super::{Store, now_ms};
+use crate::error::{Error, Result};
+
+const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.seq, m.updated_seq, m.sender_id, u.username, m.kind,
+       m.content, m.client_msg_id, m.call_json, m.created_at, m.edited_at, m.deleted_at, m.pinned_by
+     FROM messages m JOIN users u ON u.id = m.sender_id";
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    conversation_id: i64,
+    seq: i64,
+    updated_seq: i64,
+    sender_id: i64,
+    username: String,
+    kind: String,
+    content: Option<String>,
+    client_msg_id: Option<String>,
+    call_json: Option<String>,
+    created_at: i64,
+    edited_at: Option<i64>,
+    deleted_at: Option<i64>,
+    pinned_by: Option<i64>,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = Error;
+    fn try_from(r: MessageRow) -> Result<Message> {
+        let kind = match r.kind.as_str() {
+            "text" => MessageType::Text,
+            "call" => MessageType::Call,
+            other => return Err(Error::Corrupt(format!("message kind {other:?}"))),
+        };
+        let call = r
+            .call_json
+            .map(|json| serde_json::from_str::<CallRecord>(&json).map_err(|e| Error::Corrupt(e.to_string())))
+            .transpose()?;
+        Ok(Message {
+            id: r.id,
+            conversation_id: r.conversation_id,
+            seq: r.seq,
+            updated_seq: r.updated_seq,
+            sender_id: r.sender_id,
+            sender_username: r.username,
+            kind,
+            content: r.content,
+            client_msg_id: r.client_msg_id,
+            timestamp: r.created_at,
+            edited_at: r.edited_at,
+            deleted_at: r.deleted_at,
+            pinned: r.pinned_by.is_some(),
+            pinned_by: r.pinned_by,
+            reactions: Default::default(),
+            call,
+        })
+    }
+}
+
+/// What `sendMessage` did.
+pub struct SendOutcome {
+    pub message: Message,
+    /// False when the `clientMsgId` was already used: `message` is the stored one, nothing new happened.
+    pub created: bool,
+    /// Members of the conversation, to deliver to.
+    pub members: Vec<UserId>,
+}
+
+/// The result of a change to a message (edit, delete, reaction, pin).
+pub struct MessageChange {
+    /// The message after the change.
+    pub message: Message,
+    /// The change's `seq`; `None` when the request changed nothing (e.g. a reaction already there).
+    pub seq: Option<Seq>,
+    pub members: Vec<UserId>,
+}
+
+/// A change to apply to one message, checked and applied inside one transaction.
+pub enum Change<'a> {
+    Edit(&'a str),
+    Delete,
+    AddReaction(&'a str),
+    RemoveReaction(&'a str),
+    Pin(bool),
+}
+
+impl Store {
+    /// Stores a message (or finds the one with the same `clientMsgId`). The caller must be a member.
+    pub async fn insert_message(
+        &self,
+        conversation_id: ConversationId,
+        sender_id: UserId,
+        kind: MessageType,
+        content: &str,
+        client_msg_id: Option<&str>,
+        call: Option<&CallRecord>,
+    ) -> Result<SendOutcome> {
+        let mut tx = self.write().await?;
+        let members = member_ids(&mut tx, conversation_id).await?;
+        if !members.contains(&sender_id) {
+            return Err(Error::not_found("conversation"));
+        }
+        if let Some(client_msg_id) = client_msg_id {
+            let existing: Option<(i64, i64)> =
+                sqlx::query_as("SELECT id, conversation_id FROM messages WHERE sender_id = $1 AND client_msg_id = $2")
+                    .bind(sender_id)
+                    .bind(client_msg_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((id, existing_conversation)) = existing {
+                if existing_conversation != conversation_id {
+                    return Err(Error::conflict("this clientMsgId was already used in another conversation"));
+                }
+                let message = load_message(&mut tx, id).await?;
+                return Ok(SendOutcome { message, created: false, members });
+            }
+        }
+        let now = now_ms();
+        let seq = next_seq(&mut tx, conversation_id, true).await?;
+        let call_json = call.map(serde_json::to_string).transpose().map_err(|e| Error::Corrupt(e.to_string()))?;
+        let kind = match kind {
+            MessageType::Text => "text",
+            MessageType::Call => "call",
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
+             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(conversation_id)
+        .bind(seq)
+        .bind(sender_id)
+        .bind(kind)
+        .bind(content)
+        .bind(client_msg_id)
+        .bind(call_json)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let message = load_message(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(SendOutcome { message, created: true, members })
+    }
+
+    /// Applies a change on behalf of `user_id`, enforcing who may do what.
+    pub async fn change_message(&self, message_id: MessageId, user_id: UserId, change: Change<'_>) -> Result<MessageChange> {
+        let mut tx = self.write().await?;
+        let message = load_message(&mut tx, message_id).await.map_err(|e| match e {
+            Error::Database(sqlx::Error::RowNotFound) => Error::not_found("message"),
+            e => e,
+        })?;
+        let members = member_ids(&mut tx, message.conversation_id).await?;
+        if !members.contains(&user_id) {
+            return Err(Error::not_found("message"));
+        }
+        let deleted = message.deleted_at.is_some();
+        let own = message.sender_id == user_id;
+        let conversation_id = message.conversation_id;
+        let now = now_ms();
+        let unchanged = |message| Ok(MessageChange { message, seq: None, members: members.clone() });
+
+        // Each arm checks permission, returns early when nothing would change, else takes a seq and applies.
+        let seq = match change {
+            Change::Edit(content) => {
+                if !own {
+                    return Err(Error::forbidden("only the sender can edit a message"));
+                }
+                if deleted || message.kind != MessageType::Text {
+                    return Err(Error::forbidden("this message cannot be edited"));
+                }
+                if message.content.as_deref() == Some(content) {
+                    return unchanged(message);
+                }
+                let seq = next_seq(&mut tx, conversation_id, false).await?;
+                sqlx::query("UPDATE messages SET content = $2, edited_at = $3, updated_seq = $4 WHERE id = $1")
+                    .bind(message_id)
+                    .bind(content)
+                    .bind(now)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                seq
+            }
+            Change::Delete => {
+                if !own {
+                    return Err(Error::forbidden("only the sender can delete a message"));
+                }
+                if deleted {
+                    return unchanged(message);
+                }
+                let seq = next_seq(&mut tx, conversation_id, false).await?;
+                // Erase, not hide: the text, its reactions and its pin go; the row stays as a tombstone
+                // so that seq order and replies keep their place.
+                sqlx::query(
+                    "UPDATE messages SET content = NULL, call_json = NULL, deleted_at = $2, pinned_at = NULL, pinned_by = NULL,
+                     updated_seq = $3 WHERE id = $1",
+                )
+                .bind(message_id)
+                .bind(now)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM reactions WHERE message_id = $1").bind(message_id).execute(&mut *tx).await?;
+                seq
+            }
+            Change::AddReaction(emoji) => {
+                if deleted {
+                    return Err(Error::forbidden("this message was deleted"));
+                }
+                if message.reactions.get(emoji).is_some_and(|users| users.contains(&user_id)) {
+                    return unchanged(message);
+                }
+                if !message.reactions.contains_key(emoji)
+                    && message.reactions.len() >= confab_protocol::limits::MAX_REACTIONS_PER_MESSAGE
+                {
+                    return Err(Error::refused(confab_protocol::ErrorCode::TooLarge, "too many different reactions on this message"));
+                }
+                let seq = next_seq(&mut tx, conversation_id, false).await?;
+                sqlx::query("INSERT INTO reactions (message_id, user_id, emoji, added_seq) VALUES ($1, $2, $3, $4)")
+                    .bind(message_id)
+                    .bind(user_id)
+                    .bind(emoji)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                touch(&mut tx, message_id, seq).await?;
+                seq
+            }
+            Change::RemoveReaction(emoji) => {
+                if !message.reactions.get(emoji).is_some_and(|users| users.contains(&user_id)) {
+                    return unchanged(message);
+                }
+                let seq = next_seq(&mut tx, conversation_id, false).await?;
+                sqlx::query("DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3")
+                    .bind(message_id)
+                    .bind(user_id)
+                    .bind(emoji)
+                    .execute(&mut *tx)
+                    .await?;
+                touch(&mut tx, message_id, seq).await?;
+                seq
+            }
+            Change::Pin(pinned) => {
+                if deleted {
+                    return Err(Error::forbidden("this message was deleted"));
+                }
+                if message.pinned == pinned {
+                    return unchanged(message);
+                }
+                let seq = next_seq(&mut tx, conversation_id, false).await?;
+                let (at, by) = if pinned { (Some(now), Some(user_id)) } else { (None, None) };
+                sqlx::query("UPDATE messages SET pinned_at = $2, pinned_by = $3, updated_seq = $4 WHERE id = $1")
+                    .bind(message_id)
+                    .bind(at)
+                    .bind(by)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                seq
+            }
+        };
+        let message = load_message(&mut tx, message_id).await?;
+        tx.commit().await?;
+        Ok(MessageChange { message, seq: Some(seq), members })
+    }
+
+    /// A page of history: `before` → `seq < before`, newest first; `after` → `seq > after`, oldest
+    /// first; neither → the newest page. Returns the page and whether more exist in that direction.
+    pub async fn history(
+        &self,
+        conversation_id: ConversationId,
+        before: Option<Seq>,
+        after: Option<Seq>,
+        limit: u32,
+    ) -> Result<(Vec<Message>, bool)> {
+        let mut conn = self.pool.acquire().await?;
+        let fetch = i64::from(limit) + 1;
+        let rows: Vec<MessageRow> = match after {
+            Some(after) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3"
+                )))
+                .bind(conversation_id)
+                .bind(after)
+                .bind(fetch)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+                )))
+                .bind(conversation_id)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(fetch)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+        };
+        let mut messages = to_messages(&mut conn, rows).await?;
+        let has_more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        Ok((messages, has_more))
+    }
+
+    /// Pinned messages, most recently pinned first.
+    pub async fn pins(&self, conversation_id: ConversationId) -> Result<Vec<Message>> {
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.pinned_by IS NOT NULL ORDER BY m.pinned_at DESC, m.id DESC"
+        )))
+        .bind(conversation_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        to_messages(&mut conn, rows).await
+    }
+
+    /// Messages created or changed after `since`, in their current state, by `updated_seq`.
+    pub async fn changes_since(&self, conversation_id: ConversationId, since: Seq, limit: u32) -> Result<(Vec<Message>, bool)> {
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.updated_seq > $2 ORDER BY m.updated_seq ASC LIMIT $3"
+        )))
+        .bind(conversation_id)
+        .bind(since)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut messages = to_messages(&mut conn, rows).await?;
+        let has_more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        Ok((messages, has_more))
+    }
+
+    /// The conversation of a message and its sender, if it exists.
+    pub async fn message(&self, message_id: MessageId) -> Result<Option<Message>> {
+        let mut conn = self.pool.acquire().await?;
+        match load_message(&mut conn, message_id).await {
+            Ok(m) => Ok(Some(m)),
+            Err(Error::Database(sqlx::Error::RowNotFound)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Takes the conversation's next seq (the row lock serializes writers of one conversation).
+async fn next_seq(conn: &mut SqliteConnection, conversation_id: ConversationId, activity: bool) -> Result<Seq> {
+    let query = if activity {
+        sqlx::query_scalar(
+            "UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = $2 WHERE id = $1 RETURNING last_seq",
+        )
+        .bind(conversation_id)
+        .bind(now_ms())
+    } else {
+        sqlx::query_scalar("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq").bind(conversation_id)
+    };
+    query.fetch_optional(conn).await?.ok_or_else(|| Error::not_found("conversation"))
+}
+
+async fn touch(conn: &mut SqliteConnection, message_id: MessageId, seq: Seq) -> Result<()> {
+    sqlx::query("UPDATE messages SET updated_seq = $2 WHERE id = $1").bind(message_id).bind(seq).execute(conn).await?;
+    Ok(())
+}
+
+async fn load_message(conn: &mut SqliteConnection, message_id: MessageId) -> Result<Message> {
+    let row: MessageRow = sqlx::query_as(sqlx::AssertSqlSafe(format!("{MESSAGE_SELECT} WHERE m.id = $1")))
+        .bind(message_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut messages = to_messages(conn, vec![row]).await?;
+    messages.pop().ok_or(Error::Database(sqlx::Error::RowNotFound))
+}
+
+/// The newest message of each conversation.
+pub(super) async fn latest_messages(conn: &mut SqliteConnection, conversation_ids: &[ConversationId]) -> Result<HashMap<ConversationId, Message>> {
+    let mut query = sqlx::QueryBuilder::new(format!(
+        "{MESSAGE_SELECT} WHERE m.id IN (SELECT MAX(id) FROM messages WHERE conversation_id IN ("
+    ));
+    let mut list = query.separated(", ");
+    for id in conversation_ids {
+        list.push_bind(*id);
+    }
+    query.push(") GROUP BY conversation_id)");
+    let rows: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *conn).await?;
+    Ok(to_messages(conn, rows).await?.into_iter().map(|m| (m.conversation_id, m)).collect())
+}
+
+/// Converts rows and attaches their reactions (one query for the whole page).
+async fn to_messages(conn: &mut SqliteConnection, rows: Vec<MessageRow>) -> Result<Vec<Message>> {
+    let mut messages = rows.into_iter().map(Message::try_from).collect::<Result<Vec<_>>>()?;
+    if messages.is_empty() {
+        return Ok(messages);
+    }
+    let mut query = sqlx::QueryBuilder::new("SELECT message_id, user_id, emoji FROM reactions WHERE message_id IN (");
+    let mut list = query.separated(", ");
+    for m in &messages {
+        list.push_bind(m.id);
+    }
+    query.push(") ORDER BY added_seq");
+    let reactions: Vec<(i64, i64, String)> = query.build_query_as().fetch_all(&mut *conn).await?;
+    let index: HashMap<MessageId, usize> = messages.iter().enumerate().map(|(i, m)| (m.id, i)).collect();
+    for (message_id, user_id, emoji) in reactions {
+        if let Some(&i) = index.get(&message_id) {
+            messages[i].reactions.entry(emoji).or_default().push(user_id);
+        }
+    }
+    Ok(messages)
+}
