@@ -148,19 +148,19 @@ fn register_handlers(s: &SocketRef, state: &AppState) {
 /// Registers a handler that parses the payload, runs `handler` and always acks.
 fn on<T, R, F, Fut>(s: &SocketRef, state: &AppState, event: &'static str, handler: F)
 where
-    T: DeserializeOwned + Send + Sync + 'static,
+    T: DeserializeOwned + Send + 'static,
     R: Serialize + Send + 'static,
     F: Fn(AppState, AuthUser, Sid, T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<R>> + Send + 'static,
 {
     let state = state.clone();
-    s.on(event, move |s: SocketRef, Extension(me): Extension<AuthUser>, ack: AckSender, TryData(data): TryData<T>| {
+    s.on(event, move |s: SocketRef, Extension(me): Extension<AuthUser>, ack: AckSender, TryData(data): TryData<serde_json::Value>| {
         let (handler, state) = (handler.clone(), state.clone());
         async move {
             let started = Instant::now();
-            let result = match data {
+            let result = match parse::<T>(event, data) {
                 Ok(data) => handler(state.clone(), me, s.id, data).await,
-                Err(e) => Err(Error::invalid(format!("invalid {event} payload: {e}"))),
+                Err(e) => Err(e),
             };
             let reply: Ack<R> = result.map_err(|e| e.body()).into();
             // Fails only if the client asked for no ack or is gone; nothing to do then.
@@ -168,4 +168,15 @@ where
             state.metrics.observe_event(event, started.elapsed());
         }
     });
+}
+
+/// Every payload is one JSON object: serde would otherwise also accept a struct written as an array.
+fn parse<T: DeserializeOwned>(event: &str, data: Result<serde_json::Value, socketioxide::ParserError>) -> Result<T> {
+    match data {
+        Ok(value @ serde_json::Value::Object(_)) => {
+            serde_json::from_value(value).map_err(|e| Error::invalid(format!("invalid {event} payload: {e}")))
+        }
+        Ok(_) => Err(Error::invalid(format!("the {event} payload must be an object"))),
+        Err(e) => Err(Error::invalid(format!("invalid {event} payload: {e}"))),
+    }
 }
