@@ -86,6 +86,10 @@ pub fn app(config: Config, store: store::Store) -> (axum::Router, AppState) {
         .ws_max_message_size(confab_protocol::limits::MAX_WS_MESSAGE_BYTES)
         .ws_max_frame_size(confab_protocol::limits::MAX_WS_MESSAGE_BYTES)
         .max_payload(confab_protocol::limits::MAX_WS_MESSAGE_BYTES as u64)
+        // A vanished client (sleep, network loss) is noticed within 20 s rather than the default 45 s,
+        // so that its presence and calls end promptly. A killed process is noticed at once (TCP reset).
+        .ping_interval(Duration::from_secs(10))
+        .ping_timeout(Duration::from_secs(10))
         .build_layer();
     let limits = ratelimit::RateLimits::new(&config.rate_limits);
     let state = AppState(Arc::new(Shared {
