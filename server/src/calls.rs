@@ -9,11 +9,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use confab_protocol::notifications::{CallAccepted, CallEndReason, CallEnded, CallRejected, IceCandidateRelayed, IncomingCall};
+use confab_protocol::notifications::{
+    CallAccepted, CallEndReason, CallEnded, CallRejected, IceCandidateRelayed, IncomingCall,
+};
 use confab_protocol::requests::{AcceptCall, EndCall, IceCandidate, InitiateCall, RejectCall};
 use confab_protocol::{
-    CallOutcome, CallRecord, CallType, ConversationId, ConversationKind, ErrorCode, MessageType, User, UserId, events, limits,
-    validate,
+    CallOutcome, CallRecord, CallType, ConversationId, ConversationKind, ErrorCode, MessageType, User, UserId, events,
+    limits, validate,
 };
 use rand::RngCore;
 use socketioxide::socket::Sid;
@@ -178,7 +180,11 @@ pub async fn end(state: &AppState, me: &AuthUser, request: EndCall) -> Result<()
     state.limits.check(Bucket::Signaling, Key::User(me.user.id))?;
     let call = {
         let mut calls = state.calls.lock();
-        if calls.get(&request.call_id).is_some_and(|c| c.involves(me.user.id)) { calls.remove(&request.call_id) } else { None }
+        if calls.get(&request.call_id).is_some_and(|c| c.involves(me.user.id)) {
+            calls.remove(&request.call_id)
+        } else {
+            None
+        }
     }
     .ok_or_else(call_not_found)?;
     let (reason, outcome) = match (call.answered_at.is_some(), call.caller.id == me.user.id) {
@@ -211,7 +217,8 @@ pub async fn relay_ice(state: &AppState, me: &AuthUser, request: IceCandidate) -
             call.caller_sid.to_string()
         })
     };
-    let relayed = IceCandidateRelayed { call_id: request.call_id, from_user_id: me.user.id, candidate: request.candidate };
+    let relayed =
+        IceCandidateRelayed { call_id: request.call_id, from_user_id: me.user.id, candidate: request.candidate };
     state.hub.to_rooms(vec![target?], events::ICE_CANDIDATE, &relayed).await;
     Ok(())
 }
@@ -220,8 +227,11 @@ pub async fn relay_ice(state: &AppState, me: &AuthUser, request: IceCandidate) -
 pub async fn socket_gone(state: &AppState, sid: Sid) {
     let gone: Vec<(String, Call)> = {
         let mut calls = state.calls.lock();
-        let ids: Vec<String> =
-            calls.iter().filter(|(_, c)| c.caller_sid == sid || c.callee_sid == Some(sid)).map(|(id, _)| id.clone()).collect();
+        let ids: Vec<String> = calls
+            .iter()
+            .filter(|(_, c)| c.caller_sid == sid || c.callee_sid == Some(sid))
+            .map(|(id, _)| id.clone())
+            .collect();
         ids.into_iter().filter_map(|id| calls.remove(&id).map(|c| (id, c))).collect()
     };
     for (id, call) in gone {

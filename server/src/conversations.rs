@@ -22,7 +22,8 @@ pub async fn list(state: &AppState, me: &AuthUser) -> Result<Vec<Conversation>> 
 }
 
 pub async fn get(state: &AppState, me: &AuthUser, id: ConversationId) -> Result<Conversation> {
-    let conversation = state.store.conversations(me.user.id, Some(id)).await?.pop().ok_or_else(|| Error::not_found("conversation"))?;
+    let conversation =
+        state.store.conversations(me.user.id, Some(id)).await?.pop().ok_or_else(|| Error::not_found("conversation"))?;
     Ok(with_presence(state, conversation))
 }
 
@@ -36,7 +37,10 @@ pub async fn create(state: &AppState, me: &AuthUser, request: NewConversation) -
         return Err(Error::invalid("participantIds must name at least one other user"));
     }
     if others.len() + 1 > limits::MAX_GROUP_MEMBERS {
-        return Err(Error::refused(confab_protocol::ErrorCode::TooLarge, format!("a group has at most {} members", limits::MAX_GROUP_MEMBERS)));
+        return Err(Error::refused(
+            confab_protocol::ErrorCode::TooLarge,
+            format!("a group has at most {} members", limits::MAX_GROUP_MEMBERS),
+        ));
     }
     for &other in &others {
         if !state.store.are_friends(me.user.id, other).await? {

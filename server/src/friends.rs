@@ -50,7 +50,15 @@ pub async fn request(state: &AppState, me: &AuthUser, body: NewFriendRequest) ->
             Ok(Requested::Pending(request))
         }
         RequestOutcome::Accepted(request) => {
-            state.hub.to_users(&[me.user.id, other.id], None, events::FRIEND_REQUEST_REMOVED, &FriendRequestRemoved { id: request.id }).await;
+            state
+                .hub
+                .to_users(
+                    &[me.user.id, other.id],
+                    None,
+                    events::FRIEND_REQUEST_REMOVED,
+                    &FriendRequestRemoved { id: request.id },
+                )
+                .await;
             announce_friendship(state, &me.user, &other).await?;
             Ok(Requested::Friends(as_friend(state, &other).await?))
         }

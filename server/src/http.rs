@@ -60,7 +60,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
 fn json_rejection(rejection: JsonRejection) -> Error {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Error::refused(ErrorCode::TooLarge, format!("request body is larger than {} bytes", limits::MAX_HTTP_BODY_BYTES))
+        Error::refused(
+            ErrorCode::TooLarge,
+            format!("request body is larger than {} bytes", limits::MAX_HTTP_BODY_BYTES),
+        )
     } else {
         Error::invalid(rejection.body_text())
     }
@@ -98,7 +101,8 @@ pub struct ClientIp(pub IpAddr);
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = Error;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let ip =
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
         Ok(ClientIp(ip))
     }
 }
@@ -119,7 +123,11 @@ impl FromRequestParts<AppState> for AuthUser {
 
 // ---- handlers ----
 
-async fn register(State(state): State<AppState>, ClientIp(ip): ClientIp, Body(body): Body<Register>) -> Result<Response> {
+async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Body(body): Body<Register>,
+) -> Result<Response> {
     let session = accounts::register(&state, ip, body).await?;
     Ok((StatusCode::CREATED, Json(session)).into_response())
 }
@@ -142,7 +150,11 @@ struct Search {
     search: String,
 }
 
-async fn search_users(State(state): State<AppState>, me: AuthUser, QueryArgs(q): QueryArgs<Search>) -> Result<Json<serde_json::Value>> {
+async fn search_users(
+    State(state): State<AppState>,
+    me: AuthUser,
+    QueryArgs(q): QueryArgs<Search>,
+) -> Result<Json<serde_json::Value>> {
     let prefix = q.search.trim().to_lowercase();
     let valid = !prefix.is_empty()
         && prefix.len() <= limits::MAX_USERNAME_LEN
@@ -158,9 +170,15 @@ async fn list_friends(State(state): State<AppState>, me: AuthUser) -> Result<Jso
     Ok(Json(json!({ "friends": friends::list(&state, &me).await? })))
 }
 
-async fn request_friend(State(state): State<AppState>, me: AuthUser, Body(body): Body<NewFriendRequest>) -> Result<Response> {
+async fn request_friend(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Body(body): Body<NewFriendRequest>,
+) -> Result<Response> {
     Ok(match friends::request(&state, &me, body).await? {
-        friends::Requested::Pending(request) => (StatusCode::CREATED, Json(json!({ "request": request }))).into_response(),
+        friends::Requested::Pending(request) => {
+            (StatusCode::CREATED, Json(json!({ "request": request }))).into_response()
+        }
         friends::Requested::Friends(friend) => Json(json!({ "friend": friend })).into_response(),
     })
 }
@@ -169,7 +187,11 @@ async fn friend_requests(State(state): State<AppState>, me: AuthUser) -> Result<
     Ok(Json(friends::requests(&state, &me).await?))
 }
 
-async fn accept_friend(State(state): State<AppState>, me: AuthUser, PathId(id): PathId<i64>) -> Result<Json<serde_json::Value>> {
+async fn accept_friend(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathId(id): PathId<i64>,
+) -> Result<Json<serde_json::Value>> {
     Ok(Json(json!({ "friend": friends::accept(&state, &me, id).await? })))
 }
 
@@ -178,7 +200,11 @@ async fn decline_friend(State(state): State<AppState>, me: AuthUser, PathId(id):
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn remove_friend(State(state): State<AppState>, me: AuthUser, PathId(user_id): PathId<UserId>) -> Result<StatusCode> {
+async fn remove_friend(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathId(user_id): PathId<UserId>,
+) -> Result<StatusCode> {
     friends::remove(&state, &me, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -187,13 +213,21 @@ async fn list_conversations(State(state): State<AppState>, me: AuthUser) -> Resu
     Ok(Json(json!({ "conversations": conversations::list(&state, &me).await? })))
 }
 
-async fn create_conversation(State(state): State<AppState>, me: AuthUser, Body(body): Body<NewConversation>) -> Result<Response> {
+async fn create_conversation(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Body(body): Body<NewConversation>,
+) -> Result<Response> {
     let (conversation, created) = conversations::create(&state, &me, body).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({ "conversation": conversation }))).into_response())
 }
 
-async fn get_conversation(State(state): State<AppState>, me: AuthUser, PathId(id): PathId<ConversationId>) -> Result<Json<serde_json::Value>> {
+async fn get_conversation(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathId(id): PathId<ConversationId>,
+) -> Result<Json<serde_json::Value>> {
     Ok(Json(json!({ "conversation": conversations::get(&state, &me, id).await? })))
 }
 
@@ -220,13 +254,23 @@ async fn post_message(
     PathId(id): PathId<ConversationId>,
     Body(body): Body<PostMessage>,
 ) -> Result<Response> {
-    let request = SendMessage { conversation_id: id, content: body.content, kind: None, client_msg_id: body.client_msg_id, recipient_id: None };
+    let request = SendMessage {
+        conversation_id: id,
+        content: body.content,
+        kind: None,
+        client_msg_id: body.client_msg_id,
+        recipient_id: None,
+    };
     let (message, created) = messages::send(&state, &me, None, request).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({ "message": message }))).into_response())
 }
 
-async fn pins(State(state): State<AppState>, me: AuthUser, PathId(id): PathId<ConversationId>) -> Result<Json<serde_json::Value>> {
+async fn pins(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathId(id): PathId<ConversationId>,
+) -> Result<Json<serde_json::Value>> {
     Ok(Json(json!({ "messages": messages::pins(&state, &me, id).await? })))
 }
 
@@ -240,6 +284,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.connected_sockets.set(state.presence.socket_count() as i64);
-    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
 }
-

@@ -59,7 +59,13 @@ impl Hub {
     }
 
     /// Emits to all devices of a user except the given sockets.
-    pub async fn to_user_except<T: Serialize + ?Sized>(&self, user: UserId, except: Vec<String>, event: &str, data: &T) {
+    pub async fn to_user_except<T: Serialize + ?Sized>(
+        &self,
+        user: UserId,
+        except: Vec<String>,
+        event: &str,
+        data: &T,
+    ) {
         if let Err(e) = self.io.to(user_room(user)).except(except).emit(event, data).await {
             tracing::warn!(event, error = %e, "broadcast failed");
         }

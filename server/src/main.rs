@@ -15,7 +15,8 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!("RATE LIMITS ARE OFF (CONFAB_RATE_LIMITS=off): use this only for benchmarks");
     }
     let store = confab_server::open_store(&config).await.context("opening the database")?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (router, state) = confab_server::app(config, store);
     // The one line on stdout: scripts and tests read the address from it.

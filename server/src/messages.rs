@@ -29,7 +29,14 @@ pub async fn send(state: &AppState, me: &AuthUser, origin: Origin, request: Send
     let content = validate::content(&request.content)?;
     let outcome = state
         .store
-        .insert_message(request.conversation_id, me.user.id, MessageType::Text, &content, Some(&request.client_msg_id), None)
+        .insert_message(
+            request.conversation_id,
+            me.user.id,
+            MessageType::Text,
+            &content,
+            Some(&request.client_msg_id),
+            None,
+        )
         .await?;
     if outcome.created {
         state.metrics.messages_stored.inc();
@@ -46,7 +53,9 @@ pub async fn edit(state: &AppState, me: &AuthUser, origin: Origin, request: requ
     state.limits.check(Bucket::Edits, Key::User(me.user.id))?;
     let content = validate::content(&request.content)?;
     let changed = change(state, me, request.message_id, Change::Edit(&content)).await?;
-    if let (Some(seq), Some(edited_at), Some(content)) = (changed.seq, changed.message.edited_at, &changed.message.content) {
+    if let (Some(seq), Some(edited_at), Some(content)) =
+        (changed.seq, changed.message.edited_at, &changed.message.content)
+    {
         let event = MessageEdited {
             conversation_id: changed.message.conversation_id,
             message_id: changed.message.id,
@@ -59,17 +68,33 @@ pub async fn edit(state: &AppState, me: &AuthUser, origin: Origin, request: requ
     Ok(changed.message)
 }
 
-pub async fn delete(state: &AppState, me: &AuthUser, origin: Origin, request: requests::DeleteMessage) -> Result<Message> {
+pub async fn delete(
+    state: &AppState,
+    me: &AuthUser,
+    origin: Origin,
+    request: requests::DeleteMessage,
+) -> Result<Message> {
     state.limits.check(Bucket::Edits, Key::User(me.user.id))?;
     let changed = change(state, me, request.message_id, Change::Delete).await?;
     if let (Some(seq), Some(deleted_at)) = (changed.seq, changed.message.deleted_at) {
-        let event = MessageDeleted { conversation_id: changed.message.conversation_id, message_id: changed.message.id, seq, deleted_at };
+        let event = MessageDeleted {
+            conversation_id: changed.message.conversation_id,
+            message_id: changed.message.id,
+            seq,
+            deleted_at,
+        };
         state.hub.to_users(&changed.members, origin, events::MESSAGE_DELETED, &event).await;
     }
     Ok(changed.message)
 }
 
-pub async fn react(state: &AppState, me: &AuthUser, origin: Origin, request: requests::Reaction, add: bool) -> Result<Message> {
+pub async fn react(
+    state: &AppState,
+    me: &AuthUser,
+    origin: Origin,
+    request: requests::Reaction,
+    add: bool,
+) -> Result<Message> {
     state.limits.check(Bucket::Reactions, Key::User(me.user.id))?;
     validate::emoji(&request.emoji)?;
     let what = if add { Change::AddReaction(&request.emoji) } else { Change::RemoveReaction(&request.emoji) };
@@ -180,7 +205,14 @@ pub async fn sync(state: &AppState, me: &AuthUser, request: requests::Sync) -> R
             .into_iter()
             .map(|(user_id, seq)| MessagesRead { conversation_id, user_id, seq })
             .collect();
-        conversations.push(ConversationChanges { conversation_id, last_seq, messages, next_since, has_more, read_cursors });
+        conversations.push(ConversationChanges {
+            conversation_id,
+            last_seq,
+            messages,
+            next_since,
+            has_more,
+            read_cursors,
+        });
     }
     let has_more = conversations.iter().any(|c| c.has_more);
     Ok(SyncPage { conversations, has_more })

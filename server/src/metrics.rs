@@ -29,8 +29,9 @@ impl Metrics {
         let mut registry = Registry::with_prefix("confab");
         let connected_sockets = Gauge::default();
         let messages_stored = Counter::default();
-        let event_duration =
-            Family::<EventLabel, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 16)));
+        let event_duration = Family::<EventLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+        });
         registry.register("connected_sockets", "Sockets connected to this node", connected_sockets.clone());
         registry.register("messages_stored", "Messages stored", messages_stored.clone());
         registry.register("event_duration_seconds", "Socket event handling time", event_duration.clone());

@@ -103,12 +103,14 @@ impl RateLimitConfig {
         }
         let mut config = RateLimitConfig::default();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (name, rate) = item.split_once('=').ok_or_else(|| format!("{item:?}: expected name=PER_SECOND:BURST"))?;
+            let (name, rate) =
+                item.split_once('=').ok_or_else(|| format!("{item:?}: expected name=PER_SECOND:BURST"))?;
             let bucket = Bucket::ALL
                 .into_iter()
                 .find(|b| b.name() == name.trim())
                 .ok_or_else(|| format!("unknown rate limit {name:?}"))?;
-            let (per_second, burst) = rate.split_once(':').ok_or_else(|| format!("{item:?}: expected PER_SECOND:BURST"))?;
+            let (per_second, burst) =
+                rate.split_once(':').ok_or_else(|| format!("{item:?}: expected PER_SECOND:BURST"))?;
             let per_second: f64 = per_second.trim().parse().map_err(|_| format!("{item:?}: bad rate"))?;
             let burst: u32 = burst.trim().parse().map_err(|_| format!("{item:?}: bad burst"))?;
             if !(per_second > 0.0 && per_second.is_finite()) || burst == 0 {
@@ -186,7 +188,9 @@ mod tests {
         for _ in 0..3 {
             limits.check(Bucket::Messages, Key::User(1)).unwrap();
         }
-        let Err(Error::Refused(body)) = limits.check(Bucket::Messages, Key::User(1)) else { panic!("expected refusal") };
+        let Err(Error::Refused(body)) = limits.check(Bucket::Messages, Key::User(1)) else {
+            panic!("expected refusal")
+        };
         assert!(body.retry_after_ms.unwrap() > 0);
         // Another user has their own bucket.
         limits.check(Bucket::Messages, Key::User(2)).unwrap();

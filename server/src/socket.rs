@@ -6,7 +6,9 @@
 use std::future::Future;
 use std::time::Instant;
 
-use confab_protocol::notifications::{CallStarted, MessageAck, OnlineUsers, ReadCursor, TypingAck, UserOffline, UserOnline};
+use confab_protocol::notifications::{
+    CallStarted, MessageAck, OnlineUsers, ReadCursor, TypingAck, UserOffline, UserOnline,
+};
 use confab_protocol::{Ack, error::Empty, events};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -139,10 +141,14 @@ fn register_handlers(s: &SocketRef, state: &AppState) {
     on(s, state, events::INITIATE_CALL, async |st, me, sid, req| {
         calls::initiate(&st, &me, sid, req).await.map(|call_id| CallStarted { call_id })
     });
-    on(s, state, events::ACCEPT_CALL, async |st, me, sid, req| calls::accept(&st, &me, sid, req).await.map(|()| Empty {}));
+    on(s, state, events::ACCEPT_CALL, async |st, me, sid, req| {
+        calls::accept(&st, &me, sid, req).await.map(|()| Empty {})
+    });
     on(s, state, events::REJECT_CALL, async |st, me, _, req| calls::reject(&st, &me, req).await.map(|()| Empty {}));
     on(s, state, events::END_CALL, async |st, me, _, req| calls::end(&st, &me, req).await.map(|()| Empty {}));
-    on(s, state, events::ICE_CANDIDATE, async |st, me, _, req| calls::relay_ice(&st, &me, req).await.map(|()| Empty {}));
+    on(s, state, events::ICE_CANDIDATE, async |st, me, _, req| {
+        calls::relay_ice(&st, &me, req).await.map(|()| Empty {})
+    });
 }
 
 /// Registers a handler that parses the payload, runs `handler` and always acks.
@@ -154,20 +160,26 @@ where
     Fut: Future<Output = Result<R>> + Send + 'static,
 {
     let state = state.clone();
-    s.on(event, move |s: SocketRef, Extension(me): Extension<AuthUser>, ack: AckSender, TryData(data): TryData<serde_json::Value>| {
-        let (handler, state) = (handler.clone(), state.clone());
-        async move {
-            let started = Instant::now();
-            let result = match parse::<T>(event, data) {
-                Ok(data) => handler(state.clone(), me, s.id, data).await,
-                Err(e) => Err(e),
-            };
-            let reply: Ack<R> = result.map_err(|e| e.body()).into();
-            // Fails only if the client asked for no ack or is gone; nothing to do then.
-            ack.send(&reply).ok();
-            state.metrics.observe_event(event, started.elapsed());
-        }
-    });
+    s.on(
+        event,
+        move |s: SocketRef,
+              Extension(me): Extension<AuthUser>,
+              ack: AckSender,
+              TryData(data): TryData<serde_json::Value>| {
+            let (handler, state) = (handler.clone(), state.clone());
+            async move {
+                let started = Instant::now();
+                let result = match parse::<T>(event, data) {
+                    Ok(data) => handler(state.clone(), me, s.id, data).await,
+                    Err(e) => Err(e),
+                };
+                let reply: Ack<R> = result.map_err(|e| e.body()).into();
+                // Fails only if the client asked for no ack or is gone; nothing to do then.
+                ack.send(&reply).ok();
+                state.metrics.observe_event(event, started.elapsed());
+            }
+        },
+    );
 }
 
 /// Every payload is one JSON object: serde would otherwise also accept a struct written as an array.

@@ -84,8 +84,15 @@ impl std::error::Error for ErrorBody {}
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Ack<T> {
-    Err { success: False, error: ErrorBody },
-    Ok { success: True, #[serde(flatten)] data: T },
+    Err {
+        success: False,
+        error: ErrorBody,
+    },
+    Ok {
+        success: True,
+        #[serde(flatten)]
+        data: T,
+    },
 }
 
 impl<T> Ack<T> {
@@ -158,7 +165,10 @@ mod tests {
             serde_json::to_value(&err).unwrap(),
             json!({"success": false, "error": {"code": "not_found", "message": "no such message"}})
         );
-        let back: Ack<Empty> = serde_json::from_value(json!({"success": false, "error": {"code": "rate_limited", "message": "slow down", "retryAfterMs": 120}})).unwrap();
+        let back: Ack<Empty> = serde_json::from_value(
+            json!({"success": false, "error": {"code": "rate_limited", "message": "slow down", "retryAfterMs": 120}}),
+        )
+        .unwrap();
         assert_eq!(back.into_result().unwrap_err().retry_after_ms, Some(120));
     }
 }

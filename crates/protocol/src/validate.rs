@@ -37,9 +37,7 @@ pub fn username(raw: &str) -> Result<String, ErrorBody> {
     let name = raw.trim().to_lowercase();
     let len = name.chars().count();
     if !(MIN_USERNAME_LEN..=MAX_USERNAME_LEN).contains(&len) {
-        return Err(invalid(format!(
-            "username must be {MIN_USERNAME_LEN}–{MAX_USERNAME_LEN} characters"
-        )));
+        return Err(invalid(format!("username must be {MIN_USERNAME_LEN}–{MAX_USERNAME_LEN} characters")));
     }
     if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-')) {
         return Err(invalid("username may contain only a-z, 0-9, '_', '.' and '-'"));

@@ -28,34 +28,28 @@ pub struct TokenOwner {
 impl Store {
     /// Creates an account; `conflict` if the (lower-case) username is taken.
     pub async fn create_user(&self, username: &str, display_name: &str, password_hash: &str) -> Result<User> {
-        let row = sqlx::query_as::<_, UserRow>(
-            "INSERT INTO users (username, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4)
+        let row =
+            sqlx::query_as::<_, UserRow>(
+                "INSERT INTO users (username, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4)
              RETURNING id, username, display_name",
-        )
-        .bind(username)
-        .bind(display_name)
-        .bind(password_hash)
-        .bind(now_ms())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                Error::conflict("this username is taken")
-            } else {
-                e.into()
-            }
-        })?;
+            )
+            .bind(username)
+            .bind(display_name)
+            .bind(password_hash)
+            .bind(now_ms())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { Error::conflict("this username is taken") } else { e.into() })?;
         Ok(row.into())
     }
 
     /// The user and password hash of a username, if it exists.
     pub async fn credentials(&self, username: &str) -> Result<Option<(User, String)>> {
-        let row: Option<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT id, username, display_name, password_hash FROM users WHERE username = $1",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<(i64, String, String, String)> =
+            sqlx::query_as("SELECT id, username, display_name, password_hash FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|(id, username, display_name, hash)| (User { id, username, display_name }, hash)))
     }
 
@@ -127,11 +121,7 @@ impl Store {
     }
 
     pub async fn set_last_seen(&self, user_id: UserId, at: Millis) -> Result<()> {
-        sqlx::query("UPDATE users SET last_seen = $2 WHERE id = $1")
-            .bind(user_id)
-            .bind(at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("UPDATE users SET last_seen = $2 WHERE id = $1").bind(user_id).bind(at).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -21,7 +21,6 @@ fn kind_of(s: &str) -> Result<ConversationKind> {
     }
 }
 
-
 impl Store {
     /// Creates a direct conversation, or returns the existing one. `Ok((id, created))`.
     pub async fn create_direct(&self, creator: UserId, other: UserId) -> Result<(ConversationId, bool)> {
@@ -59,10 +58,12 @@ impl Store {
 
     /// Ids of conversations the user belongs to.
     pub async fn conversation_ids(&self, user_id: UserId) -> Result<Vec<ConversationId>> {
-        Ok(sqlx::query_scalar("SELECT conversation_id FROM conversation_members WHERE user_id = $1 ORDER BY conversation_id")
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT conversation_id FROM conversation_members WHERE user_id = $1 ORDER BY conversation_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Everyone who should see this user's presence: friends and members of shared conversations.
@@ -164,10 +165,12 @@ impl Store {
 
     /// `(user_id, last_read_seq)` of every member.
     pub async fn read_cursors(&self, conversation_id: ConversationId) -> Result<Vec<(UserId, Seq)>> {
-        Ok(sqlx::query_as("SELECT user_id, last_read_seq FROM conversation_members WHERE conversation_id = $1 ORDER BY user_id")
-            .bind(conversation_id)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(
+            "SELECT user_id, last_read_seq FROM conversation_members WHERE conversation_id = $1 ORDER BY user_id",
+        )
+        .bind(conversation_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// `last_seq` of every conversation of the user.
@@ -209,7 +212,9 @@ async fn insert_conversation(
     .bind(now)
     .fetch_one(&mut *conn)
     .await
-    .map_err(|e| if is_unique_violation(&e) { Error::conflict("this conversation already exists") } else { e.into() })?;
+    .map_err(|e| {
+        if is_unique_violation(&e) { Error::conflict("this conversation already exists") } else { e.into() }
+    })?;
     for member in members {
         sqlx::query("INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(id)

@@ -13,7 +13,8 @@ pub enum RequestOutcome {
     Accepted(FriendRequest),
 }
 
-const REQUEST_SELECT: &str = "SELECT r.id, r.created_at, f.id, f.username, f.display_name, t.id, t.username, t.display_name
+const REQUEST_SELECT: &str =
+    "SELECT r.id, r.created_at, f.id, f.username, f.display_name, t.id, t.username, t.display_name
      FROM friend_requests r JOIN users f ON f.id = r.from_user JOIN users t ON t.id = r.to_user";
 
 type RequestRow = (i64, i64, i64, String, String, i64, String, String);
@@ -71,28 +72,33 @@ impl Store {
     async fn befriend(tx: &mut Tx, a: UserId, b: UserId) -> Result<()> {
         let now = now_ms();
         for (x, y) in [(a, b), (b, a)] {
-            sqlx::query("INSERT INTO friendships (user_id, friend_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(x)
-                .bind(y)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-        }
-        sqlx::query("DELETE FROM friend_requests WHERE (from_user = $1 AND to_user = $2) OR (from_user = $2 AND to_user = $1)")
-            .bind(a)
-            .bind(b)
+            sqlx::query(
+                "INSERT INTO friendships (user_id, friend_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(x)
+            .bind(y)
+            .bind(now)
             .execute(&mut **tx)
             .await?;
+        }
+        sqlx::query(
+            "DELETE FROM friend_requests WHERE (from_user = $1 AND to_user = $2) OR (from_user = $2 AND to_user = $1)",
+        )
+        .bind(a)
+        .bind(b)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
     pub async fn request_friend(&self, from: UserId, to: UserId) -> Result<RequestOutcome> {
         let mut tx = self.write().await?;
-        let friends: Option<i64> = sqlx::query_scalar("SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2")
-            .bind(from)
-            .bind(to)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let friends: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2")
+                .bind(from)
+                .bind(to)
+                .fetch_optional(&mut *tx)
+                .await?;
         if friends.is_some() {
             return Err(Error::conflict("you are already friends"));
         }
@@ -107,7 +113,8 @@ impl Store {
             return Err(Error::conflict("you have already sent this user a request"));
         }
         if let Some(&(theirs, _)) = existing.first() {
-            let request = Self::request_by_id(&mut tx, theirs).await?.ok_or_else(|| Error::not_found("friend request"))?;
+            let request =
+                Self::request_by_id(&mut tx, theirs).await?.ok_or_else(|| Error::not_found("friend request"))?;
             Self::befriend(&mut tx, from, to).await?;
             tx.commit().await?;
             return Ok(RequestOutcome::Accepted(request));
@@ -164,12 +171,14 @@ impl Store {
     /// Ends a friendship; false if there was none.
     pub async fn remove_friend(&self, a: UserId, b: UserId) -> Result<bool> {
         let mut tx = self.write().await?;
-        let removed = sqlx::query("DELETE FROM friendships WHERE (user_id = $1 AND friend_id = $2) OR (user_id = $2 AND friend_id = $1)")
-            .bind(a)
-            .bind(b)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let removed = sqlx::query(
+            "DELETE FROM friendships WHERE (user_id = $1 AND friend_id = $2) OR (user_id = $2 AND friend_id = $1)",
+        )
+        .bind(a)
+        .bind(b)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
         Ok(removed > 0)
     }

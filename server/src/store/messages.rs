@@ -150,7 +150,12 @@ impl Store {
     }
 
     /// Applies a change on behalf of `user_id`, enforcing who may do what.
-    pub async fn change_message(&self, message_id: MessageId, user_id: UserId, change: Change<'_>) -> Result<MessageChange> {
+    pub async fn change_message(
+        &self,
+        message_id: MessageId,
+        user_id: UserId,
+        change: Change<'_>,
+    ) -> Result<MessageChange> {
         let mut tx = self.write().await?;
         let message = load_message(&mut tx, message_id).await.map_err(|e| match e {
             Error::Database(sqlx::Error::RowNotFound) => Error::not_found("message"),
@@ -220,7 +225,10 @@ impl Store {
                 if !message.reactions.contains_key(emoji)
                     && message.reactions.len() >= confab_protocol::limits::MAX_REACTIONS_PER_MESSAGE
                 {
-                    return Err(Error::refused(confab_protocol::ErrorCode::TooLarge, "too many different reactions on this message"));
+                    return Err(Error::refused(
+                        confab_protocol::ErrorCode::TooLarge,
+                        "too many different reactions on this message",
+                    ));
                 }
                 let seq = next_seq(&mut tx, conversation_id, false).await?;
                 sqlx::query("INSERT INTO reactions (message_id, user_id, emoji, added_seq) VALUES ($1, $2, $3, $4)")
@@ -323,7 +331,12 @@ impl Store {
     }
 
     /// Messages created or changed after `since`, in their current state, by `updated_seq`.
-    pub async fn changes_since(&self, conversation_id: ConversationId, since: Seq, limit: u32) -> Result<(Vec<Message>, bool)> {
+    pub async fn changes_since(
+        &self,
+        conversation_id: ConversationId,
+        since: Seq,
+        limit: u32,
+    ) -> Result<(Vec<Message>, bool)> {
         let mut conn = self.pool.acquire().await?;
         let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{MESSAGE_SELECT} WHERE m.conversation_id = $1 AND m.updated_seq > $2 ORDER BY m.updated_seq ASC LIMIT $3"
@@ -359,7 +372,8 @@ async fn next_seq(conn: &mut SqliteConnection, conversation_id: ConversationId, 
         .bind(conversation_id)
         .bind(now_ms())
     } else {
-        sqlx::query_scalar("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq").bind(conversation_id)
+        sqlx::query_scalar("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+            .bind(conversation_id)
     };
     query.fetch_optional(conn).await?.ok_or_else(|| Error::not_found("conversation"))
 }
@@ -379,7 +393,10 @@ async fn load_message(conn: &mut SqliteConnection, message_id: MessageId) -> Res
 }
 
 /// The newest message of each conversation.
-pub(super) async fn latest_messages(conn: &mut SqliteConnection, conversation_ids: &[ConversationId]) -> Result<HashMap<ConversationId, Message>> {
+pub(super) async fn latest_messages(
+    conn: &mut SqliteConnection,
+    conversation_ids: &[ConversationId],
+) -> Result<HashMap<ConversationId, Message>> {
     let mut query = sqlx::QueryBuilder::new(format!(
         "{MESSAGE_SELECT} WHERE m.id IN (SELECT MAX(id) FROM messages WHERE conversation_id IN ("
     ));

@@ -10,19 +10,27 @@ async fn register_login_logout() {
     let alice = api.register("Alice").await;
     assert_eq!(alice.username, "alice", "usernames are stored lower-case");
 
-    let (status, body) = api.call(Method::POST, "/api/auth/register", None, Some(json!({"username": "ALICE", "password": "another pw"}))).await;
+    let (status, body) = api
+        .call(Method::POST, "/api/auth/register", None, Some(json!({"username": "ALICE", "password": "another pw"})))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "conflict");
 
-    let (status, body) = api.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "alice", "password": "correct horse"}))).await;
+    let (status, body) = api
+        .call(Method::POST, "/api/auth/login", None, Some(json!({"username": "alice", "password": "correct horse"})))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let second_token = body["token"].as_str().unwrap().to_owned();
     assert_ne!(second_token, alice.token);
     assert_eq!(body["user"]["id"], alice.id);
 
     // Wrong password and unknown user: the same answer.
-    let (s1, b1) = api.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "alice", "password": "wrong password"}))).await;
-    let (s2, b2) = api.call(Method::POST, "/api/auth/login", None, Some(json!({"username": "nobody", "password": "wrong password"}))).await;
+    let (s1, b1) = api
+        .call(Method::POST, "/api/auth/login", None, Some(json!({"username": "alice", "password": "wrong password"})))
+        .await;
+    let (s2, b2) = api
+        .call(Method::POST, "/api/auth/login", None, Some(json!({"username": "nobody", "password": "wrong password"})))
+        .await;
     assert_eq!((s1, s2), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
     assert_eq!(b1, b2);
 
@@ -56,7 +64,12 @@ async fn registration_rules() {
         assert!(status.is_client_error());
     }
     let (status, body) = api
-        .call(Method::POST, "/api/auth/register", None, Some(json!({"username": "dn_user", "password": "long enough", "displayName": "  Dana N. "})))
+        .call(
+            Method::POST,
+            "/api/auth/register",
+            None,
+            Some(json!({"username": "dn_user", "password": "long enough", "displayName": "  Dana N. "})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(body["user"]["displayName"], "Dana N.");
@@ -205,11 +218,14 @@ async fn conversations_direct_and_group() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["conversation"]["id"], direct);
 
-    let (status, body) = api.post("/api/messages/conversations", &a.token, json!({"participantIds": [stranger.id]})).await;
+    let (status, body) =
+        api.post("/api/messages/conversations", &a.token, json!({"participantIds": [stranger.id]})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, _) = api.post("/api/messages/conversations", &a.token, json!({"participantIds": [b.id, c.id]})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a group needs a title");
-    let (status, body) = api.post("/api/messages/conversations", &a.token, json!({"participantIds": [b.id, c.id], "title": "Trio"})).await;
+    let (status, body) = api
+        .post("/api/messages/conversations", &a.token, json!({"participantIds": [b.id, c.id], "title": "Trio"}))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(body["conversation"]["kind"], "group");
     assert_eq!(body["conversation"]["members"].as_array().unwrap().len(), 3);

@@ -16,7 +16,8 @@ async fn call_rings_every_device_is_answered_on_one_and_ends_with_a_record() {
     let mut bob_phone = connect(&server.url, &bob.token).await.unwrap();
     let mut bob_laptop = connect(&server.url, &bob.token).await.unwrap();
 
-    let ack = caller.ok("initiateCall", json!({"conversationId": conversation, "callType": "video", "sdp": SDP_OFFER})).await;
+    let ack =
+        caller.ok("initiateCall", json!({"conversationId": conversation, "callType": "video", "sdp": SDP_OFFER})).await;
     let call_id = ack["callId"].as_str().unwrap().to_owned();
     for device in [&mut bob_phone, &mut bob_laptop] {
         let incoming = device.next("incomingCall").await;
@@ -73,14 +74,23 @@ async fn reject_busy_and_outsiders() {
     let mut callee = connect(&server.url, &bob.token).await.unwrap();
     let carol_socket = connect(&server.url, &carol.token).await.unwrap();
 
-    let call_id = caller.ok("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": SDP_OFFER})).await["callId"].clone();
+    let call_id = caller
+        .ok("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": SDP_OFFER}))
+        .await["callId"]
+        .clone();
     callee.next("incomingCall").await;
     // Someone else cannot answer, end or inject candidates.
     carol_socket.refused("acceptCall", json!({"callId": call_id, "sdp": SDP_ANSWER}), "not_found").await;
     carol_socket.refused("endCall", json!({"callId": call_id}), "not_found").await;
     carol_socket.refused("iceCandidate", json!({"callId": call_id, "candidate": {}}), "not_found").await;
     // Bob is ringing: a second caller gets busy.
-    carol_socket.refused("initiateCall", json!({"conversationId": carol_conversation, "callType": "audio", "sdp": SDP_OFFER}), "busy").await;
+    carol_socket
+        .refused(
+            "initiateCall",
+            json!({"conversationId": carol_conversation, "callType": "audio", "sdp": SDP_OFFER}),
+            "busy",
+        )
+        .await;
 
     callee.ok("rejectCall", json!({"callId": call_id, "reason": "in a meeting"})).await;
     assert_eq!(caller.next("callRejected").await, json!({"callId": call_id, "reason": "in a meeting"}));
@@ -88,7 +98,13 @@ async fn reject_busy_and_outsiders() {
     assert_eq!(callee.next("callEnded").await["reason"], "rejected");
     let record = caller.next_matching("messageReceived", |m| m["call"]["outcome"] == "rejected").await;
     assert_eq!(record["content"], "Declined audio call");
-    caller.refused("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": "x".repeat(40_000)}), "too_large").await;
+    caller
+        .refused(
+            "initiateCall",
+            json!({"conversationId": conversation, "callType": "audio", "sdp": "x".repeat(40_000)}),
+            "too_large",
+        )
+        .await;
 }
 
 #[tokio::test]
@@ -98,7 +114,10 @@ async fn unanswered_call_is_missed() {
     let (alice, bob, conversation) = api.pair("miss").await;
     let mut caller = connect(&server.url, &alice.token).await.unwrap();
     let mut callee = connect(&server.url, &bob.token).await.unwrap();
-    let call_id = caller.ok("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": SDP_OFFER})).await["callId"].clone();
+    let call_id = caller
+        .ok("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": SDP_OFFER}))
+        .await["callId"]
+        .clone();
     callee.next("incomingCall").await;
     let ended = callee.next("callEnded").await;
     assert_eq!(ended, json!({"callId": call_id, "reason": "missed", "durationMs": 0}));
@@ -115,7 +134,10 @@ async fn a_party_that_disconnects_ends_the_call() {
     let (alice, bob, conversation) = api.pair("drop").await;
     let caller = connect(&server.url, &alice.token).await.unwrap();
     let mut callee = connect(&server.url, &bob.token).await.unwrap();
-    let call_id = caller.ok("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": SDP_OFFER})).await["callId"].clone();
+    let call_id = caller
+        .ok("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": SDP_OFFER}))
+        .await["callId"]
+        .clone();
     callee.next("incomingCall").await;
     callee.ok("acceptCall", json!({"callId": call_id, "sdp": SDP_ANSWER})).await;
     caller.close().await;

@@ -32,7 +32,8 @@ async fn sync_returns_what_a_client_missed() {
     assert_eq!(changes["conversationId"], conversation);
     assert_eq!(changes["lastSeq"], since + 5);
     assert_eq!(changes["nextSince"], since + 5);
-    let by_id: BTreeMap<i64, &Value> = changes["messages"].as_array().unwrap().iter().map(|m| (m["id"].as_i64().unwrap(), m)).collect();
+    let by_id: BTreeMap<i64, &Value> =
+        changes["messages"].as_array().unwrap().iter().map(|m| (m["id"].as_i64().unwrap(), m)).collect();
     assert_eq!(by_id.len(), 4, "new + edited + deleted + reacted/pinned");
     assert_eq!(by_id[&fresh["id"].as_i64().unwrap()]["content"], "sent while bob was away");
     assert_eq!(by_id[&edited["id"].as_i64().unwrap()]["content"], "edited while away");
@@ -40,7 +41,8 @@ async fn sync_returns_what_a_client_missed() {
     let kept_now = by_id[&kept["id"].as_i64().unwrap()];
     assert_eq!(kept_now["reactions"]["🎉"], json!([alice.id]));
     assert_eq!(kept_now["pinned"], true);
-    let updated: Vec<i64> = changes["messages"].as_array().unwrap().iter().map(|m| m["updatedSeq"].as_i64().unwrap()).collect();
+    let updated: Vec<i64> =
+        changes["messages"].as_array().unwrap().iter().map(|m| m["updatedSeq"].as_i64().unwrap()).collect();
     assert!(updated.windows(2).all(|w| w[0] < w[1]), "ordered by updatedSeq: {updated:?}");
 
     // Up to date: nothing. Unknown conversations count from 0. Paging works.
@@ -100,7 +102,8 @@ async fn acknowledged_messages_survive_sigkill() {
         let client = socket.client.clone();
         tokio::spawn(async move {
             for i in 0..200 {
-                let payload = json!({"conversationId": conversation, "content": format!("racing {i}"), "clientMsgId": cid()});
+                let payload =
+                    json!({"conversationId": conversation, "content": format!("racing {i}"), "clientMsgId": cid()});
                 if client.emit("sendMessage", payload).await.is_err() {
                     break;
                 }
@@ -116,7 +119,9 @@ async fn acknowledged_messages_survive_sigkill() {
     let mut stored = Vec::new();
     let mut before = i64::MAX;
     loop {
-        let (_, body) = api.get(&format!("/api/messages/conversations/{conversation}/messages?before={before}&limit=100"), &bob.token).await;
+        let (_, body) = api
+            .get(&format!("/api/messages/conversations/{conversation}/messages?before={before}&limit=100"), &bob.token)
+            .await;
         let page = body["messages"].as_array().unwrap().clone();
         stored.extend(page.iter().map(|m| m["id"].as_i64().unwrap()));
         if body["hasMore"] != true {

@@ -73,10 +73,16 @@ async fn reactions_edits_deletes_and_pins_reach_the_other_side_with_increasing_s
     alice_socket.refused("editMessage", json!({"messageId": id, "content": "resurrect"}), "forbidden").await;
 
     // The stored text is really gone, not hidden: read the row itself.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", server.data_dir.join("confab.db").display())).await.unwrap();
-    let stored: Option<String> = sqlx::query_scalar("SELECT content FROM messages WHERE id = $1").bind(id).fetch_one(&db).await.unwrap();
+    let db =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", server.data_dir.join("confab.db").display())).await.unwrap();
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT content FROM messages WHERE id = $1").bind(id).fetch_one(&db).await.unwrap();
     assert_eq!(stored, None);
-    let reactions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reactions WHERE message_id = $1").bind(id).fetch_one(&db).await.unwrap();
+    let reactions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reactions WHERE message_id = $1")
+        .bind(id)
+        .fetch_one(&db)
+        .await
+        .unwrap();
     assert_eq!(reactions, 0);
 
     // Seqs of the conversation: 1 message + 3 adds + 1 remove + edit + pin + delete = 8.
@@ -94,7 +100,10 @@ async fn typing_is_relayed_and_throttled_silently() {
     let ack = alice_socket.ok("userTyping", json!({"conversationId": conversation, "isTyping": true})).await;
     assert!(ack.get("dropped").is_none());
     let typing = bob_socket.next("userTyping").await;
-    assert_eq!(typing, json!({"conversationId": conversation, "userId": alice.id, "username": "typ_a", "isTyping": true}));
+    assert_eq!(
+        typing,
+        json!({"conversationId": conversation, "userId": alice.id, "username": "typ_a", "isTyping": true})
+    );
 
     let mut dropped = 0;
     for _ in 0..12 {

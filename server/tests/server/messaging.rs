@@ -67,8 +67,13 @@ async fn duplicate_client_msg_id_returns_the_same_message_once() {
     let second = alice_socket.ok("sendMessage", payload).await;
     assert_eq!(first["message"], second["message"]);
     // The REST fallback shares the key space.
-    let (status, body) =
-        api.post(&format!("/api/messages/conversations/{conversation}/messages"), &alice.token, json!({"content": "once", "clientMsgId": "retry-me"})).await;
+    let (status, body) = api
+        .post(
+            &format!("/api/messages/conversations/{conversation}/messages"),
+            &alice.token,
+            json!({"content": "once", "clientMsgId": "retry-me"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["message"], first["message"]);
 
@@ -80,7 +85,9 @@ async fn duplicate_client_msg_id_returns_the_same_message_once() {
     let carol = api.register("dup_c").await;
     api.befriend(&alice, &carol).await;
     let other = api.direct(&alice, &carol).await;
-    alice_socket.refused("sendMessage", json!({"conversationId": other, "content": "x", "clientMsgId": "retry-me"}), "conflict").await;
+    alice_socket
+        .refused("sendMessage", json!({"conversationId": other, "content": "x", "clientMsgId": "retry-me"}), "conflict")
+        .await;
 }
 
 #[tokio::test]
@@ -90,11 +97,20 @@ async fn rest_fallback_uses_the_same_path_and_broadcast() {
     let (alice, bob, conversation) = api.pair("rest").await;
     let mut alice_socket = connect(&server.url, &alice.token).await.unwrap();
     let mut bob_socket = connect(&server.url, &bob.token).await.unwrap();
-    let (status, body) =
-        api.post(&format!("/api/messages/conversations/{conversation}/messages"), &alice.token, json!({"content": "via rest", "clientMsgId": cid()})).await;
+    let (status, body) = api
+        .post(
+            &format!("/api/messages/conversations/{conversation}/messages"),
+            &alice.token,
+            json!({"content": "via rest", "clientMsgId": cid()}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(bob_socket.next("messageReceived").await, body["message"]);
-    assert_eq!(alice_socket.next("messageReceived").await, body["message"], "all of the sender's devices get a REST message");
+    assert_eq!(
+        alice_socket.next("messageReceived").await,
+        body["message"],
+        "all of the sender's devices get a REST message"
+    );
 }
 
 #[tokio::test]
@@ -136,7 +152,9 @@ async fn concurrent_writers_get_gapless_sequence_numbers() {
     let c = api.register("conc_c").await;
     api.befriend(&a, &b).await;
     api.befriend(&a, &c).await;
-    let (_, body) = api.post("/api/messages/conversations", &a.token, json!({"participantIds": [b.id, c.id], "title": "busy"})).await;
+    let (_, body) = api
+        .post("/api/messages/conversations", &a.token, json!({"participantIds": [b.id, c.id], "title": "busy"}))
+        .await;
     let conversation = body["conversation"]["id"].as_i64().unwrap();
 
     let mut tasks = Vec::new();
@@ -145,7 +163,11 @@ async fn concurrent_writers_get_gapless_sequence_numbers() {
             let (api, token) = (api.clone(), writer.token.clone());
             tasks.push(tokio::spawn(async move {
                 let (status, body) = api
-                    .post(&format!("/api/messages/conversations/{conversation}/messages"), &token, json!({"content": format!("n{i}"), "clientMsgId": cid()}))
+                    .post(
+                        &format!("/api/messages/conversations/{conversation}/messages"),
+                        &token,
+                        json!({"content": format!("n{i}"), "clientMsgId": cid()}),
+                    )
                     .await;
                 assert_eq!(status, StatusCode::CREATED, "{body}");
                 body["message"]["seq"].as_i64().unwrap()

@@ -18,14 +18,26 @@ async fn non_members_can_neither_read_nor_act() {
     let id = message["id"].clone();
     bob_socket.next("messageReceived").await;
 
-    mallory_socket.refused("sendMessage", json!({"conversationId": conversation, "content": "let me in", "clientMsgId": cid()}), "not_found").await;
+    mallory_socket
+        .refused(
+            "sendMessage",
+            json!({"conversationId": conversation, "content": "let me in", "clientMsgId": cid()}),
+            "not_found",
+        )
+        .await;
     mallory_socket.refused("userTyping", json!({"conversationId": conversation, "isTyping": true}), "not_found").await;
     mallory_socket.refused("addReaction", json!({"messageId": id, "emoji": "💩"}), "not_found").await;
     mallory_socket.refused("editMessage", json!({"messageId": id, "content": "mine now"}), "not_found").await;
     mallory_socket.refused("deleteMessage", json!({"messageId": id}), "not_found").await;
     mallory_socket.refused("pinMessage", json!({"messageId": id, "pinned": true}), "not_found").await;
     mallory_socket.refused("markRead", json!({"conversationId": conversation, "seq": 1}), "not_found").await;
-    mallory_socket.refused("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": "v=0"}), "not_found").await;
+    mallory_socket
+        .refused(
+            "initiateCall",
+            json!({"conversationId": conversation, "callType": "audio", "sdp": "v=0"}),
+            "not_found",
+        )
+        .await;
     let sync = mallory_socket.ok("sync", json!({"since": {conversation.to_string(): 0}})).await;
     assert_eq!(sync["conversations"], json!([]), "sync shows only your conversations");
     for path in [
@@ -36,7 +48,13 @@ async fn non_members_can_neither_read_nor_act() {
         let (status, body) = api.get(&path, &mallory.token).await;
         assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{path}: {body}");
     }
-    let (status, _) = api.post(&format!("/api/messages/conversations/{conversation}/messages"), &mallory.token, json!({"content": "x", "clientMsgId": cid()})).await;
+    let (status, _) = api
+        .post(
+            &format!("/api/messages/conversations/{conversation}/messages"),
+            &mallory.token,
+            json!({"content": "x", "clientMsgId": cid()}),
+        )
+        .await;
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
 
     // Nothing changed, nothing leaked.
@@ -55,10 +73,27 @@ async fn malformed_payloads_get_invalid_payload_acks() {
     let (alice, _bob, conversation) = api.pair("bad").await;
     let socket = connect(&server.url, &alice.token).await.unwrap();
     for event in [
-        "sendMessage", "userTyping", "addReaction", "removeReaction", "deleteMessage", "editMessage", "pinMessage", "markRead",
-        "sync", "initiateCall", "acceptCall", "rejectCall", "endCall", "iceCandidate",
+        "sendMessage",
+        "userTyping",
+        "addReaction",
+        "removeReaction",
+        "deleteMessage",
+        "editMessage",
+        "pinMessage",
+        "markRead",
+        "sync",
+        "initiateCall",
+        "acceptCall",
+        "rejectCall",
+        "endCall",
+        "iceCandidate",
     ] {
-        for payload in [json!("a string"), json!(42), json!([1, 2]), json!({"conversationId": "not a number", "messageId": [], "callId": 5, "since": 5})] {
+        for payload in [
+            json!("a string"),
+            json!(42),
+            json!([1, 2]),
+            json!({"conversationId": "not a number", "messageId": [], "callId": 5, "since": 5}),
+        ] {
             let ack = socket.ack(event, payload.clone()).await;
             assert_eq!(ack["success"], false, "{event} {payload}: {ack}");
             assert_eq!(ack["error"]["code"], "invalid_payload", "{event} {payload}: {ack}");
@@ -68,11 +103,41 @@ async fn malformed_payloads_get_invalid_payload_acks() {
     let ack = socket.ack_raw("sendMessage", Payload::Text(vec![])).await;
     assert_eq!(ack["error"]["code"], "invalid_payload", "{ack}");
     // Field rules.
-    socket.refused("sendMessage", json!({"conversationId": conversation, "content": "   ", "clientMsgId": cid()}), "invalid_payload").await;
-    socket.refused("sendMessage", json!({"conversationId": conversation, "content": "x".repeat(4001), "clientMsgId": cid()}), "too_large").await;
-    socket.refused("sendMessage", json!({"conversationId": conversation, "content": "nul\u{0}byte", "clientMsgId": cid()}), "invalid_payload").await;
-    socket.refused("sendMessage", json!({"conversationId": conversation, "content": "ok", "clientMsgId": "has spaces"}), "invalid_payload").await;
-    socket.refused("sendMessage", json!({"conversationId": conversation, "content": "ok", "clientMsgId": cid(), "type": "call"}), "invalid_payload").await;
+    socket
+        .refused(
+            "sendMessage",
+            json!({"conversationId": conversation, "content": "   ", "clientMsgId": cid()}),
+            "invalid_payload",
+        )
+        .await;
+    socket
+        .refused(
+            "sendMessage",
+            json!({"conversationId": conversation, "content": "x".repeat(4001), "clientMsgId": cid()}),
+            "too_large",
+        )
+        .await;
+    socket
+        .refused(
+            "sendMessage",
+            json!({"conversationId": conversation, "content": "nul\u{0}byte", "clientMsgId": cid()}),
+            "invalid_payload",
+        )
+        .await;
+    socket
+        .refused(
+            "sendMessage",
+            json!({"conversationId": conversation, "content": "ok", "clientMsgId": "has spaces"}),
+            "invalid_payload",
+        )
+        .await;
+    socket
+        .refused(
+            "sendMessage",
+            json!({"conversationId": conversation, "content": "ok", "clientMsgId": cid(), "type": "call"}),
+            "invalid_payload",
+        )
+        .await;
     // Text that looks like SQL is just text.
     let sql = "'); DROP TABLE messages; --";
     assert_eq!(send(&socket, conversation, sql).await["content"], sql);
@@ -81,7 +146,14 @@ async fn malformed_payloads_get_invalid_payload_acks() {
     // REST: bad JSON, wrong types, too large.
     let client = reqwest::Client::new();
     let url = format!("{}/api/messages/conversations/{conversation}/messages", server.url);
-    let response = client.post(&url).bearer_auth(&alice.token).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let response = client
+        .post(&url)
+        .bearer_auth(&alice.token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"]["code"], "invalid_payload");
     let big = json!({"content": "x".repeat(70_000), "clientMsgId": cid()});
@@ -119,7 +191,12 @@ async fn message_rate_limit_answers_with_retry_after() {
     let mut limited = None;
     let mut accepted = 0;
     for i in 0..40 {
-        let ack = socket.ack("sendMessage", json!({"conversationId": conversation, "content": format!("spam {i}"), "clientMsgId": cid()})).await;
+        let ack = socket
+            .ack(
+                "sendMessage",
+                json!({"conversationId": conversation, "content": format!("spam {i}"), "clientMsgId": cid()}),
+            )
+            .await;
         if ack["success"] == true {
             accepted += 1;
         } else {
@@ -161,14 +238,22 @@ async fn message_rate_limit_answers_with_retry_after() {
 #[tokio::test]
 async fn login_brute_force_is_limited_per_username() {
     let server = start_server_with(|c| {
-        c.rate_limits = confab_server::ratelimit::RateLimitConfig::parse("register=1000:1000,login_ip=1000:1000").unwrap()
+        c.rate_limits =
+            confab_server::ratelimit::RateLimitConfig::parse("register=1000:1000,login_ip=1000:1000").unwrap()
     })
     .await;
     let api = server.api();
     api.register("victim").await;
     let mut codes = Vec::new();
     for _ in 0..12 {
-        let (_, body) = api.call(reqwest::Method::POST, "/api/auth/login", None, Some(json!({"username": "victim", "password": "guess guess"}))).await;
+        let (_, body) = api
+            .call(
+                reqwest::Method::POST,
+                "/api/auth/login",
+                None,
+                Some(json!({"username": "victim", "password": "guess guess"})),
+            )
+            .await;
         codes.push(body["error"]["code"].as_str().unwrap().to_owned());
     }
     assert_eq!(codes[..10], vec!["unauthorized".to_owned(); 10]);

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use confab_server::ratelimit::RateLimitConfig;
 use confab_server::Config;
+use confab_server::ratelimit::RateLimitConfig;
 use futures_util::FutureExt;
 use reqwest::{Method, StatusCode};
 use rust_socketio::Payload;
@@ -136,7 +136,13 @@ impl Api {
         Api { url: url.to_owned(), http: reqwest::Client::new() }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self.http.request(method, format!("{}{}", self.url, path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -159,8 +165,14 @@ impl Api {
     }
 
     pub async fn register(&self, username: &str) -> Account {
-        let (status, body) =
-            self.call(Method::POST, "/api/auth/register", None, Some(json!({"username": username, "password": "correct horse"}))).await;
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/auth/register",
+                None,
+                Some(json!({"username": username, "password": "correct horse"})),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
         Account {
             token: body["token"].as_str().unwrap().to_owned(),
@@ -180,7 +192,8 @@ impl Api {
 
     /// A direct conversation between friends; returns its id.
     pub async fn direct(&self, a: &Account, b: &Account) -> i64 {
-        let (status, body) = self.post("/api/messages/conversations", &a.token, json!({"participantIds": [b.id]})).await;
+        let (status, body) =
+            self.post("/api/messages/conversations", &a.token, json!({"participantIds": [b.id]})).await;
         assert!(status.is_success(), "{body}");
         body["conversation"]["id"].as_i64().unwrap()
     }
@@ -195,7 +208,8 @@ impl Api {
     }
 
     pub async fn history(&self, token: &str, conversation: i64) -> Vec<Value> {
-        let (status, body) = self.get(&format!("/api/messages/conversations/{conversation}/messages?limit=100"), token).await;
+        let (status, body) =
+            self.get(&format!("/api/messages/conversations/{conversation}/messages?limit=100"), token).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["messages"].as_array().unwrap().clone()
     }
