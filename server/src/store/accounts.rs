@@ -28,18 +28,17 @@ pub struct TokenOwner {
 impl Store {
     /// Creates an account; `conflict` if the (lower-case) username is taken.
     pub async fn create_user(&self, username: &str, display_name: &str, password_hash: &str) -> Result<User> {
-        let row =
-            sqlx::query_as::<_, UserRow>(
-                "INSERT INTO users (username, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4)
+        let row = sqlx::query_as::<_, UserRow>(
+            "INSERT INTO users (username, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4)
              RETURNING id, username, display_name",
-            )
-            .bind(username)
-            .bind(display_name)
-            .bind(password_hash)
-            .bind(now_ms())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| if is_unique_violation(&e) { Error::conflict("this username is taken") } else { e.into() })?;
+        )
+        .bind(username)
+        .bind(display_name)
+        .bind(password_hash)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { Error::conflict("this username is taken") } else { e.into() })?;
         Ok(row.into())
     }
 

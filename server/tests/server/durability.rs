@@ -115,22 +115,48 @@ async fn acknowledged_messages_survive_sigkill() {
     let _ = writer.await;
 
     let process = ServerProcess::start(dir.path()).await;
-    let api = Api::new(&process.url);
-    let mut stored = Vec::new();
-    let mut before = i64::MAX;
-    loop {
-        let (_, body) = api
-            .get(&format!("/api/messages/conversations/{conversation}/messages?before={before}&limit=100"), &bob.token)
-            .await;
-        let page = body["messages"].as_array().unwrap().clone();
-        stored.extend(page.iter().map(|m| m["id"].as_i64().unwrap()));
-        if body["hasMore"] != true {
-            break;
-        }
-        before = page.last().unwrap()["seq"].as_i64().unwrap();
-    }
+    let stored = Api::new(&process.url).all_message_ids(&bob.token, conversation).await;
     for id in &acked {
         assert!(stored.contains(id), "acknowledged message {id} was lost");
+    }
+    process.kill().await;
+}
+
+/// SIGTERM during a stream of writes: the server exits cleanly and every acknowledged message is stored.
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let process = ServerProcess::start(dir.path()).await;
+    let api = Api::new(&process.url);
+    let (alice, bob, conversation) = api.pair("term").await;
+    let writer = {
+        let (api, token) = (api.clone(), alice.token.clone());
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..500 {
+                let path = format!("/api/messages/conversations/{conversation}/messages");
+                let body = json!({"content": format!("m{i}"), "clientMsgId": cid()});
+                let request = api.try_call(reqwest::Method::POST, &path, Some(&token), Some(body));
+                // A request the stopping server refuses or no longer answers ends the stream.
+                match tokio::time::timeout(std::time::Duration::from_secs(2), request).await {
+                    Ok(Ok((status, body))) if status.is_success() => {
+                        acked.push(body["message"]["id"].as_i64().unwrap())
+                    }
+                    _ => break,
+                }
+            }
+            acked
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(process.terminate().await, "exit status 0 after SIGTERM");
+    let acked = writer.await.unwrap_or_default();
+    assert!(!acked.is_empty());
+
+    let process = ServerProcess::start(dir.path()).await;
+    let stored = Api::new(&process.url).all_message_ids(&bob.token, conversation).await;
+    for id in acked {
+        assert!(stored.contains(&id), "acknowledged message {id} lost in a graceful shutdown");
     }
     process.kill().await;
 }

@@ -110,6 +110,17 @@ impl ServerProcess {
         ServerProcess { url, child }
     }
 
+    /// SIGTERM, then waits for the exit; returns whether it exited successfully.
+    pub async fn terminate(mut self) -> bool {
+        let pid = self.child.id().expect("running").to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap();
+        status.success()
+    }
+
     pub async fn kill(mut self) {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
@@ -143,6 +154,17 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        self.try_call(method, path, token, body).await.unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Like `call`, but a transport failure (server gone) is an `Err`.
+    pub async fn try_call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value), reqwest::Error> {
         let mut request = self.http.request(method, format!("{}{}", self.url, path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -150,10 +172,10 @@ impl Api {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap();
+        let response = request.send().await?;
         let status = response.status();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let text = response.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -205,6 +227,24 @@ impl Api {
         self.befriend(&a, &b).await;
         let conversation = self.direct(&a, &b).await;
         (a, b, conversation)
+    }
+
+    /// Ids of every message of a conversation, oldest first, following the pages.
+    pub async fn all_message_ids(&self, token: &str, conversation: i64) -> Vec<i64> {
+        let mut ids = Vec::new();
+        let mut after = 0;
+        loop {
+            let (status, body) = self
+                .get(&format!("/api/messages/conversations/{conversation}/messages?after={after}&limit=100"), token)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let page = body["messages"].as_array().unwrap();
+            ids.extend(page.iter().map(|m| m["id"].as_i64().unwrap()));
+            match page.last() {
+                Some(last) if body["hasMore"] == true => after = last["seq"].as_i64().unwrap(),
+                _ => return ids,
+            }
+        }
     }
 
     pub async fn history(&self, token: &str, conversation: i64) -> Vec<Value> {
