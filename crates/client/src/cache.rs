@@ -1,0 +1,300 @@
+//! The local SQLite cache of one account: conversations, messages in their current state, sync
+//! points, read cursors, and the outbox of messages not yet acknowledged.
+
+use std::path::Path;
+use std::time::Duration;
+
+use confab_protocol::{Conversation, ConversationId, ErrorBody, Message, MessageId, Seq, UserId};
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::error::Result;
+
+/// A message waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pending {
+    pub conversation_id: ConversationId,
+    pub client_msg_id: String,
+    pub content: String,
+    pub created_at: i64,
+    /// Set when the server refused it for a reason other than connectivity; cleared by a retry.
+    pub error: Option<ErrorBody>,
+}
+
+#[derive(Clone)]
+pub struct Cache {
+    pool: SqlitePool,
+}
+
+impl Cache {
+    pub async fn open(path: &Path) -> Result<Cache> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("../../migrations/client").run(&pool).await?;
+        Ok(Cache { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- conversations ----
+
+    pub async fn put_conversation(&self, conversation: &Conversation) -> Result<()> {
+        let activity = conversation.last_message.as_ref().map_or(conversation.created_at, |m| m.timestamp);
+        sqlx::query(
+            "INSERT INTO conversations (id, json, last_activity) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET json = excluded.json, last_activity = MAX(conversations.last_activity, excluded.last_activity)",
+        )
+        .bind(conversation.id)
+        .bind(serde_json::to_string(conversation)?)
+        .bind(activity)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the conversation list with the server's (conversations left are dropped).
+    pub async fn replace_conversations(&self, conversations: &[Conversation]) -> Result<()> {
+        for conversation in conversations {
+            self.put_conversation(conversation).await?;
+        }
+        let mut query = sqlx::QueryBuilder::new("DELETE FROM conversations WHERE id NOT IN (-1");
+        for conversation in conversations {
+            query.push(", ").push_bind(conversation.id);
+        }
+        query.push(")");
+        query.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Cached conversations, most recent activity first, with `lastMessage` and `unreadCount` as
+    /// the cache knows them.
+    pub async fn conversations(&self, me: UserId) -> Result<Vec<Conversation>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT json FROM conversations ORDER BY last_activity DESC, id DESC")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut conversations = Vec::with_capacity(rows.len());
+        for (json,) in rows {
+            let mut conversation: Conversation = serde_json::from_str(&json)?;
+            if let Some(last) = self.latest_message(conversation.id).await?
+                && conversation.last_message.as_ref().is_none_or(|m| m.seq <= last.seq)
+            {
+                conversation.last_message = Some(last);
+            }
+            let read = self.read_cursor(conversation.id, me).await?;
+            let unread: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND seq > $2
+                 AND json_extract(json, '$.senderId') <> $3 AND json_extract(json, '$.deletedAt') IS NULL",
+            )
+            .bind(conversation.id)
+            .bind(read)
+            .bind(me)
+            .fetch_one(&self.pool)
+            .await?;
+            // Counted over cached messages: exact once the cache holds everything after the cursor.
+            conversation.unread_count = unread;
+            conversations.push(conversation);
+        }
+        Ok(conversations)
+    }
+
+    pub async fn set_muted(&self, conversation_id: ConversationId, muted: bool) -> Result<()> {
+        sqlx::query("UPDATE conversations SET muted = $2 WHERE id = $1")
+            .bind(conversation_id)
+            .bind(muted)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn is_muted(&self, conversation_id: ConversationId) -> Result<bool> {
+        let muted: Option<bool> = sqlx::query_scalar("SELECT muted FROM conversations WHERE id = $1")
+            .bind(conversation_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(muted.unwrap_or(false))
+    }
+
+    // ---- messages ----
+
+    /// Stores a message's state unless the cache already has a newer one.
+    pub async fn put_message(&self, message: &Message) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, seq, updated_seq, json) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET json = excluded.json, updated_seq = excluded.updated_seq
+             WHERE excluded.updated_seq >= messages.updated_seq",
+        )
+        .bind(message.id)
+        .bind(message.conversation_id)
+        .bind(message.seq)
+        .bind(message.updated_seq)
+        .bind(serde_json::to_string(message)?)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("UPDATE conversations SET last_activity = MAX(last_activity, $2) WHERE id = $1")
+            .bind(message.conversation_id)
+            .bind(message.timestamp)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn message(&self, id: MessageId) -> Result<Option<Message>> {
+        let json: Option<String> =
+            sqlx::query_scalar("SELECT json FROM messages WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+    }
+
+    /// Up to `limit` messages with `seq < before` (all if `None`), oldest first.
+    pub async fn messages(
+        &self,
+        conversation_id: ConversationId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT json FROM (SELECT json, seq FROM messages WHERE conversation_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3)
+             ORDER BY seq ASC",
+        )
+        .bind(conversation_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|(json,)| Ok(serde_json::from_str(&json)?)).collect()
+    }
+
+    async fn latest_message(&self, conversation_id: ConversationId) -> Result<Option<Message>> {
+        Ok(self.messages(conversation_id, None, 1).await?.pop())
+    }
+
+    // ---- sync points ----
+
+    pub async fn sync_points(&self) -> Result<Vec<(ConversationId, Seq)>> {
+        Ok(sqlx::query_as("SELECT conversation_id, seq FROM sync_points").fetch_all(&self.pool).await?)
+    }
+
+    pub async fn sync_point(&self, conversation_id: ConversationId) -> Result<Seq> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM sync_points WHERE conversation_id = $1")
+            .bind(conversation_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    pub async fn set_sync_point(&self, conversation_id: ConversationId, seq: Seq) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sync_points (conversation_id, seq) VALUES ($1, $2)
+             ON CONFLICT (conversation_id) DO UPDATE SET seq = MAX(sync_points.seq, excluded.seq)",
+        )
+        .bind(conversation_id)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the sync point to `seq` if it directly follows it; false if there is a gap.
+    pub async fn advance_sync_point(&self, conversation_id: ConversationId, seq: Seq) -> Result<bool> {
+        let current = self.sync_point(conversation_id).await?;
+        if seq <= current {
+            return Ok(true);
+        }
+        if seq == current + 1 {
+            self.set_sync_point(conversation_id, seq).await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    // ---- read cursors ----
+
+    pub async fn set_read_cursor(&self, conversation_id: ConversationId, user_id: UserId, seq: Seq) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO read_cursors (conversation_id, user_id, seq) VALUES ($1, $2, $3)
+             ON CONFLICT (conversation_id, user_id) DO UPDATE SET seq = MAX(read_cursors.seq, excluded.seq)",
+        )
+        .bind(conversation_id)
+        .bind(user_id)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn read_cursor(&self, conversation_id: ConversationId, user_id: UserId) -> Result<Seq> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM read_cursors WHERE conversation_id = $1 AND user_id = $2")
+                .bind(conversation_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    // ---- outbox ----
+
+    pub async fn enqueue(&self, pending: &Pending) -> Result<()> {
+        sqlx::query("INSERT INTO outbox (conversation_id, client_msg_id, content, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(pending.conversation_id)
+            .bind(&pending.client_msg_id)
+            .bind(&pending.content)
+            .bind(pending.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every outbox entry (of one conversation, or all), in the order written.
+    pub async fn outbox(&self, conversation_id: Option<ConversationId>) -> Result<Vec<Pending>> {
+        let rows: Vec<(i64, String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT conversation_id, client_msg_id, content, created_at, error_json FROM outbox
+             WHERE $1 IS NULL OR conversation_id = $1 ORDER BY local_id",
+        )
+        .bind(conversation_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(conversation_id, client_msg_id, content, created_at, error)| {
+                Ok(Pending {
+                    conversation_id,
+                    client_msg_id,
+                    content,
+                    created_at,
+                    error: error.map(|e| serde_json::from_str(&e)).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// The oldest entry that is waiting to be sent (not failed).
+    pub async fn next_to_send(&self) -> Result<Option<Pending>> {
+        Ok(self.outbox(None).await?.into_iter().find(|p| p.error.is_none()))
+    }
+
+    pub async fn remove_pending(&self, client_msg_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM outbox WHERE client_msg_id = $1").bind(client_msg_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Marks an entry failed (`Some`) or ready again (`None`).
+    pub async fn set_pending_error(&self, client_msg_id: &str, error: Option<&ErrorBody>) -> Result<bool> {
+        let json = error.map(serde_json::to_string).transpose()?;
+        let updated = sqlx::query("UPDATE outbox SET error_json = $2 WHERE client_msg_id = $1")
+            .bind(client_msg_id)
+            .bind(json)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(updated > 0)
+    }
+}

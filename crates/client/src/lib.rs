@@ -1,0 +1,24 @@
+//! `confab-client`: Confab's headless client core. The desktop app is a thin shell around it, and
+//! its tests drive it against a real server without any GUI.
+//!
+//! # Layout
+//! - [`Client`] ([`client`]): one signed-in account. It owns the connection (and its reconnection,
+//!   with backoff and jitter, forever), catches up with `sync` on every (re)connect, applies server
+//!   events to the cache, sends the outbox in order, and publishes one stream of [`ClientEvent`]s.
+//! - [`socketio`]: a small Socket.IO v4 client over a websocket (why not `rust_socketio`: see there).
+//! - [`api`]: the REST API, typed.
+//! - [`cache`]: the local SQLite cache (conversations, messages, sync points, read cursors, outbox).
+//! - [`session`]: the remembered sign-in (`session.json`, owner-only permissions).
+//! - [`backoff`]: reconnect delays.
+
+pub mod api;
+pub mod backoff;
+pub mod cache;
+pub mod client;
+pub mod error;
+pub mod session;
+pub mod socketio;
+
+pub use cache::Pending;
+pub use client::{Client, ClientEvent, ConnectionState};
+pub use error::{Error, Result};
