@@ -53,6 +53,9 @@ pub async fn edit(state: &AppState, me: &AuthUser, origin: Origin, request: requ
     state.limits.check(Bucket::Edits, Key::User(me.user.id))?;
     let content = validate::content(&request.content)?;
     let changed = change(state, me, request.message_id, Change::Edit(&content)).await?;
+    if changed.seq.is_some() {
+        state.store.purge_log().await;
+    }
     if let (Some(seq), Some(edited_at), Some(content)) =
         (changed.seq, changed.message.edited_at, &changed.message.content)
     {
@@ -76,6 +79,9 @@ pub async fn delete(
 ) -> Result<Message> {
     state.limits.check(Bucket::Edits, Key::User(me.user.id))?;
     let changed = change(state, me, request.message_id, Change::Delete).await?;
+    if changed.seq.is_some() {
+        state.store.purge_log().await;
+    }
     if let (Some(seq), Some(deleted_at)) = (changed.seq, changed.message.deleted_at) {
         let event = MessageDeleted {
             conversation_id: changed.message.conversation_id,
@@ -144,8 +150,9 @@ pub async fn mark_read(state: &AppState, me: &AuthUser, origin: Origin, request:
 /// Relays a typing state to the other members. Returns false when the rate limit dropped it.
 pub async fn typing(state: &AppState, me: &AuthUser, request: requests::UserTyping) -> Result<bool> {
     let mut members = state.store.members_if_member(request.conversation_id, me.user.id).await?;
-    // "Stopped typing" always goes through, so an indicator is never left stuck by the limit.
-    if request.is_typing && state.limits.check(Bucket::Typing, Key::User(me.user.id)).is_err() {
+    // Every typing event counts, "stopped" included: clients hide an indicator 3 s after the last
+    // event anyway, so a dropped "stopped" cannot leave it stuck.
+    if state.limits.check(Bucket::Typing, Key::User(me.user.id)).is_err() {
         return Ok(false);
     }
     members.retain(|&m| m != me.user.id);

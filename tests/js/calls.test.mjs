@@ -66,6 +66,7 @@ function assertCallMessage(m, { callId, callType, callerId, outcome, conversatio
 describe('calls', () => {
   it('initiate → incomingCall on both callee devices; accept on one → callAccepted + answeredElsewhere; ICE both ways; hangup', async () => {
     const { a, b, conv, a1, b1, b2, all } = await setup();
+    const a2 = await sock(a); // a second device of the caller, not part of the call
     const ack = await emitAck(a1, 'initiateCall', { conversationId: conv.id, callType: 'audio', sdp: 'v=0 offer' });
     assert.equal(ack.success, true, JSON.stringify(ack));
     assert.equal(typeof ack.callId, 'string');
@@ -122,9 +123,18 @@ describe('calls', () => {
     const h = await history(url, b, conv.id);
     assert.deepEqual(h.messages[0], recA);
 
+    // call messages are not text: nobody may edit them
+    assertErrorAck(assert, await emitAck(a1, 'editMessage', { messageId: recA.id, content: 'fake call' }), 'forbidden');
+    assertErrorAck(assert, await emitAck(b1, 'editMessage', { messageId: recA.id, content: 'fake call' }), 'forbidden');
+
     // ending again fails; ICE on an ended call fails
     assert.equal((await emitAck(a1, 'endCall', { callId })).success, false);
     assert.equal((await emitAck(a1, 'iceCandidate', { callId, candidate: cand1 })).success, false);
+    // the caller's other device was never involved: no call events at all
+    for (const ev of ['incomingCall', 'callAccepted', 'callRejected', 'callEnded', 'iceCandidate']) {
+      await expectNoEvent(a2, ev, 0);
+    }
+    a2.close();
     closeAll(all);
   });
 

@@ -37,8 +37,10 @@ function spawnServer(dataDir, env) {
       reject(new Error(`server binary not found at ${SERVER_BIN} (set CONFAB_SERVER_BIN)`));
       return;
     }
+    const fullEnv = { ...process.env, RUST_BACKTRACE: '1', ...env };
+    for (const k of Object.keys(fullEnv)) if (fullEnv[k] === undefined) delete fullEnv[k];
     const child = spawn(SERVER_BIN, ['--listen', '127.0.0.1:0', '--data-dir', dataDir], {
-      env: { ...process.env, RUST_BACKTRACE: '1', ...env },
+      env: fullEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const proc = { child, stdout: '', stderr: '', exited: false, exitCode: null, signal: null };
@@ -97,7 +99,8 @@ function spawnServer(dataDir, env) {
  */
 export async function startServer({ env = {}, keepDefaults = true } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'confab-test-'));
-  const fullEnv = { ...(keepDefaults ? DEFAULT_TEST_ENV : {}), ...env };
+  // keepDefaults: false → the server's own default rate limits (CONFAB_RATE_LIMITS unset)
+  const fullEnv = { ...(keepDefaults ? DEFAULT_TEST_ENV : { CONFAB_RATE_LIMITS: undefined }), ...env };
   let proc = await spawnServer(dataDir, fullEnv);
   let previousLogs = '';
   const server = {
@@ -365,6 +368,13 @@ export function takeAll(socket, event, filter) {
 export function drain(socket, event) {
   if (event === undefined) socket.__mailbox = [];
   else socket.__mailbox = socket.__mailbox.filter((m) => m.event !== event);
+}
+
+/** Wait until `socket` has received messageReceived for each of `ids` (consumes them). */
+export async function receiveIds(socket, ids, timeoutMs = 5000) {
+  const out = [];
+  for (const id of ids) out.push(await nextEvent(socket, 'messageReceived', { timeoutMs, filter: (m) => m.id === id }));
+  return out;
 }
 
 /** Fails if `event` (passing `filter`) is, or within `ms` gets, in the mailbox. */

@@ -249,6 +249,9 @@ describe('edit and delete', () => {
     assert.deepEqual(await nextEvent(sb, 'messageEdited'),
       { conversationId: conv.id, messageId: m.id, seq: 2, content: 'typo fixed', editedAt: e.editedAt });
     assert.deepEqual((await history(url, a, conv.id)).messages, [e]);
+    // lastMessage is the message in its current state too
+    assert.deepEqual((await convFromList(a, conv.id)).lastMessage, e);
+    assert.deepEqual((await getConv(a, conv.id)).lastMessage, e);
     sa.close();
     sb.close();
   });
@@ -279,7 +282,8 @@ describe('edit and delete', () => {
     const m = await send(sa, conv.id, 'secret to erase');
     await emitOk(sb, 'addReaction', { messageId: m.id, emoji: '😮' });
     await emitOk(sb, 'pinMessage', { messageId: m.id, pinned: true });
-    drain(sa);
+    await nextEvent(sa, 'reactionAdded', { filter: (e) => e.seq === 2 });
+    await nextEvent(sa, 'messagePinned', { filter: (e) => e.seq === 3 });
     drain(sb);
 
     assertErrorAck(assert, await emitAck(sb, 'deleteMessage', { messageId: m.id }), 'forbidden');
@@ -478,7 +482,7 @@ describe('seq', () => {
     assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 
     // the events b saw carry the same numbers, in order
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 400));
     for (const ev of ['messageReceived', 'reactionAdded', 'reactionRemoved', 'messageEdited', 'messagePinned', 'messageDeleted']) {
       for (const p of takeAll(sb, ev)) evSeqs.push(p.seq);
       for (const p of takeAll(sa, ev)) evSeqs.push(p.seq);

@@ -112,6 +112,24 @@ describe('presence', () => {
     sb.close();
   });
 
+  it('logging out (which disconnects the sockets) makes the user offline for friends', async () => {
+    const a = await register(url);
+    const b = await register(url);
+    await makeFriends(url, a, b);
+    const sb = await connect(url, b.token);
+    await nextEvent(sb, 'onlineUsers');
+    const sa = await connect(url, a.token);
+    await nextEvent(sb, 'userOnline');
+    const d = waitDisconnect(sa);
+    assert.equal((await api(url, 'POST', '/api/auth/logout', undefined, a.token)).status, 204);
+    await d;
+    const off = await nextEvent(sb, 'userOffline');
+    assert.equal(off.userId, a.user.id);
+    const f = await api(url, 'GET', '/api/friends', undefined, b.token);
+    assert.equal(f.body.friends[0].online, false);
+    sb.close();
+  });
+
   it('co-members of a group who are not friends see each other\'s presence', async () => {
     const a = await register(url);
     const b = await register(url);

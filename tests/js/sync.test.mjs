@@ -1,6 +1,8 @@
 // sync after being offline, and durability across a SIGKILL + restart.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   startServer, api, register, connect, nextEvent, emitAck, emitOk, send, assertErrorAck,
   friendPair, makeFriends, directConversation, history, randomUUID, sleep, waitDisconnect,
@@ -205,6 +207,31 @@ describe('sync', () => {
     assertErrorAck(assert, await emitAck(sa, 'sync', { since: { 1: 'x' } }), 'invalid_payload');
     assertErrorAck(assert, await emitAck(sa, 'sync', { since: {}, limit: 'all' }), 'invalid_payload');
     assertErrorAck(assert, await emitAck(sa, 'sync', 'now'), 'invalid_payload');
+    sa.close();
+  });
+});
+
+describe('deletion', () => {
+  it('a deleted message\'s text is erased from storage (no file in the data dir holds it)', async () => {
+    const { a, b, conv } = await friendPair(server.url);
+    const sa = await sock(a);
+    const secret = `secret-${randomUUID()}-text`;
+    const m = await send(sa, conv.id, secret);
+    await emitOk(sa, 'editMessage', { messageId: m.id, content: `${secret} edited` });
+    await emitOk(sa, 'deleteMessage', { messageId: m.id });
+    const h = await history(server.url, b, conv.id);
+    assert.equal(h.messages[0].content, null);
+    await sleep(300);
+    const found = [];
+    const walk = (dir) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (readFileSync(p).includes(Buffer.from(secret))) found.push(p);
+      }
+    };
+    walk(server.dataDir);
+    assert.deepEqual(found, [], `the deleted text is still in ${found.join(', ')}`);
     sa.close();
   });
 });

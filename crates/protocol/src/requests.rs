@@ -72,11 +72,10 @@ pub struct MarkRead {
     pub seq: Seq,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Sync {
     /// Conversation id → the newest `seq` the client has. Conversations left out count from 0.
-    #[serde(default)]
     pub since: BTreeMap<ConversationId, Seq>,
     /// Changed messages per conversation in this page (default 200, at most 500).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -44,7 +44,9 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             // Waiting writers retry for up to 5 s instead of failing with "database is locked".
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Freed space is zeroed, so deleted and replaced message text does not linger in the file.
+            .pragma("secure_delete", "ON");
         Self::connect(options).await
     }
 
@@ -60,7 +62,8 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("secure_delete", "ON");
         Self::connect(options).await
     }
 
@@ -75,6 +78,14 @@ impl Store {
     /// locked" regardless of the busy timeout).
     async fn write(&self) -> Result<Tx> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Moves every committed page into the main file and empties the WAL, so that text a user
+    /// erased (deleted or edited away) survives in no file. Costly enough to run only after those.
+    pub async fn purge_log(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
+            tracing::warn!(error = %e, "WAL checkpoint after an erasure failed");
+        }
     }
 
     /// True if the database answers.
