@@ -18,6 +18,9 @@ pub enum Error {
     PasswordHash(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The configuration cannot work (unsupported database URL, unusable data directory).
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -73,7 +73,7 @@ pub async fn open_store(config: &Config) -> Result<store::Store> {
         Some(url) => store::Store::open_url(url).await,
         None => {
             std::fs::create_dir_all(&config.data_dir)
-                .map_err(|e| Error::Corrupt(format!("cannot create data dir {}: {e}", config.data_dir.display())))?;
+                .map_err(|e| Error::Config(format!("cannot create data dir {}: {e}", config.data_dir.display())))?;
             store::Store::open_sqlite(&config.data_dir.join("confab.db")).await
         }
     }

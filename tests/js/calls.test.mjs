@@ -1,36 +1,21 @@
 // Calls: ringing on every callee device, accept/reject/end, ICE relay, busy, missed,
 // disconnects, and the call record messages.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, api, register, connect, nextEvent, expectNoEvent, emitAck, emitOk,
+  useServer, api, register, connectReady, nextEvent, expectNoEvent, emitAck, emitOk,
   assertErrorAck, friendPair, makeFriends, directConversation, history, takeAll, drain, sleep,
 } from './helpers.mjs';
 
 const RING_MS = 1500;
-let server;
-let url;
-
-before(async () => {
-  server = await startServer({ env: { CONFAB_CALL_RING_TIMEOUT_MS: String(RING_MS) } });
-  url = server.url;
-});
-after(async () => {
-  await server?.stop();
-});
-
-async function sock(user) {
-  const s = await connect(url, user.token);
-  await nextEvent(s, 'onlineUsers');
-  return s;
-}
+const ctx = useServer({ env: { CONFAB_CALL_RING_TIMEOUT_MS: String(RING_MS) } });
 
 /** Caller a with one device, callee b with two devices. */
 async function setup() {
-  const { a, b, conv } = await friendPair(url);
-  const a1 = await sock(a);
-  const b1 = await sock(b);
-  const b2 = await sock(b);
+  const { a, b, conv } = await friendPair(ctx.url);
+  const a1 = await connectReady(ctx.url, a);
+  const b1 = await connectReady(ctx.url, b);
+  const b2 = await connectReady(ctx.url, b);
   return { a, b, conv, a1, b1, b2, all: [a1, b1, b2] };
 }
 
@@ -66,7 +51,7 @@ function assertCallMessage(m, { callId, callType, callerId, outcome, conversatio
 describe('calls', () => {
   it('initiate → incomingCall on both callee devices; accept on one → callAccepted + answeredElsewhere; ICE both ways; hangup', async () => {
     const { a, b, conv, a1, b1, b2, all } = await setup();
-    const a2 = await sock(a); // a second device of the caller, not part of the call
+    const a2 = await connectReady(ctx.url, a); // a second device of the caller, not part of the call
     const ack = await emitAck(a1, 'initiateCall', { conversationId: conv.id, callType: 'audio', sdp: 'v=0 offer' });
     assert.equal(ack.success, true, JSON.stringify(ack));
     assert.equal(typeof ack.callId, 'string');
@@ -120,7 +105,7 @@ describe('calls', () => {
     assertCallMessage(recA, { callId, callType: 'audio', callerId: a.user.id, outcome: 'completed', conversationId: conv.id });
     assert.deepEqual(recB, recA);
     assert.ok(recA.call.durationMs >= 100);
-    const h = await history(url, b, conv.id);
+    const h = await history(ctx.url, b, conv.id);
     assert.deepEqual(h.messages[0], recA);
 
     // call messages are not text: nobody may edit them
@@ -209,7 +194,7 @@ describe('calls', () => {
     assert.deepEqual(await callRecord(b1, callId), rec);
     // the callee can no longer accept
     assert.equal((await emitAck(b1, 'acceptCall', { callId, sdp: 'x' })).success, false);
-    const h = await history(url, b, conv.id);
+    const h = await history(ctx.url, b, conv.id);
     assert.equal(h.messages[0].call.outcome, 'missed');
     assert.ok(b);
     closeAll(all);
@@ -217,12 +202,12 @@ describe('calls', () => {
 
   it('busy: calling someone in a call (or while in one yourself) → busy, recorded as a "busy" call message', async () => {
     const { a, b, conv, a1, b1, b2, all } = await setup();
-    const c = await register(url);
-    await makeFriends(url, c, b);
-    await makeFriends(url, c, a);
-    const convCB = await directConversation(url, c, b);
-    const convCA = await directConversation(url, c, a);
-    const c1 = await sock(c);
+    const c = await register(ctx.url);
+    await makeFriends(ctx.url, c, b);
+    await makeFriends(ctx.url, c, a);
+    const convCB = await directConversation(ctx.url, c, b);
+    const convCA = await directConversation(ctx.url, c, a);
+    const c1 = await connectReady(ctx.url, c);
 
     const { callId } = await emitOk(a1, 'initiateCall', { conversationId: conv.id, callType: 'audio', sdp: 'offer' });
     await nextEvent(b1, 'incomingCall');
@@ -239,7 +224,7 @@ describe('calls', () => {
     assert.equal(recB.call.outcome, 'busy');
     assert.equal(recB.call.callerId, c.user.id);
     assert.equal(recB.call.callType, 'video');
-    const hCB = await history(url, c, convCB.id);
+    const hCB = await history(ctx.url, c, convCB.id);
     assert.equal(hCB.messages.length, 1);
     assert.equal(hCB.messages[0].type, 'call');
     assert.equal(hCB.messages[0].call.outcome, 'busy');
@@ -275,7 +260,7 @@ describe('calls', () => {
     assert.equal(rec.type, 'call');
     await expectNoEvent(b2, 'callEnded', 300);
     // b is free again
-    const h = await history(url, a, conv.id);
+    const h = await history(ctx.url, a, conv.id);
     assert.equal(h.messages[0].call.callId, callId);
     closeAll(all);
   });
@@ -307,15 +292,15 @@ describe('calls', () => {
 
   it('refusals: group conversation, non-member, bad callType, unknown call, accept by the caller, a third party', async () => {
     const { a, b, conv, a1, b1, b2, all } = await setup();
-    const c = await register(url);
-    await makeFriends(url, a, c);
-    const group = await api(url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, c.user.id], title: 'g' }, a.token);
+    const c = await register(ctx.url);
+    await makeFriends(ctx.url, a, c);
+    const group = await api(ctx.url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, c.user.id], title: 'g' }, a.token);
     assert.equal(group.status, 201);
     const g = await emitAck(a1, 'initiateCall', { conversationId: group.body.conversation.id, callType: 'audio', sdp: 'offer' });
     assert.equal(g.success, false, `group calls are refused: ${JSON.stringify(g)}`);
 
-    const stranger = await register(url);
-    const ss = await sock(stranger);
+    const stranger = await register(ctx.url);
+    const ss = await connectReady(ctx.url, stranger);
     assertErrorAck(assert, await emitAck(ss, 'initiateCall', { conversationId: conv.id, callType: 'audio', sdp: 'offer' }), 'not_found');
     assertErrorAck(assert, await emitAck(a1, 'initiateCall', { conversationId: conv.id, callType: 'hologram', sdp: 'offer' }), 'invalid_payload');
     assertErrorAck(assert, await emitAck(a1, 'initiateCall', { conversationId: conv.id, callType: 'audio' }), 'invalid_payload');

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { afterEach } from 'node:test';
+import { afterEach, before, after } from 'node:test';
 import { io } from 'socket.io-client';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -24,6 +24,9 @@ export const DEFAULT_TEST_ENV = {
 };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Numeric ids in ascending order (a sorted copy). */
+export const sortIds = (ids) => [...ids].sort((x, y) => x - y);
 
 // ---------------------------------------------------------------------------------------------
 // Server process
@@ -142,6 +145,29 @@ export async function startServer({ env = {}, keepDefaults = true } = {}) {
   return server;
 }
 
+/**
+ * One server for the whole test file: call at the top level of the file. Registers the file's
+ * before() hook (startServer(options)) and after() hook (stop()), and returns a context:
+ *   ctx.server: the server (see startServer), set once before() ran;
+ *   ctx.url:    the server's current url (follows ctx.server.restart()).
+ */
+export function useServer(options) {
+  const ctx = {
+    server: undefined,
+    get url() {
+      if (!ctx.server) throw new Error('useServer: the server is not started yet (before() has not run)');
+      return ctx.server.url;
+    },
+  };
+  before(async () => {
+    ctx.server = await startServer(options);
+  });
+  after(async () => {
+    await ctx.server?.stop();
+  });
+  return ctx;
+}
+
 // Print the server logs of every live server after a failing test.
 afterEach((t) => {
   if (t && t.passed === false) {
@@ -219,6 +245,13 @@ export async function directConversation(url, a, b) {
   return res.body.conversation;
 }
 
+/** GET one conversation as `user` sees it (requires 200). Returns the Conversation. */
+export async function getConversation(url, user, convId) {
+  const res = await api(url, 'GET', `/api/messages/conversations/${convId}`, undefined, user.token);
+  if (res.status !== 200) throw new Error(`get conversation failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.conversation;
+}
+
 /** Two fresh users who are friends, and their direct conversation. */
 export async function friendPair(url) {
   const a = await register(url);
@@ -280,6 +313,13 @@ export function connect(url, token, { timeoutMs = 5000, transports = ['websocket
     socket.on('connect', onConnect);
     socket.on('connect_error', onError);
   });
+}
+
+/** Connect as `user` ({token}) and wait for the `onlineUsers` event sent right on connect. */
+export async function connectReady(url, user, options) {
+  const socket = await connect(url, user.token, options);
+  await nextEvent(socket, 'onlineUsers');
+  return socket;
 }
 
 /** Connect expecting a refusal; resolves with the connect_error Error. */

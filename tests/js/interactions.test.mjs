@@ -1,49 +1,26 @@
 // Typing, reactions, edits, deletes, pins, read cursors and the conversation seq.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, api, register, connect, nextEvent, expectNoEvent, emitAck, emitOk, send,
-  assertErrorAck, assertRecentMs, friendPair, history, takeAll, drain,
+  useServer, api, register, connectReady, nextEvent, expectNoEvent, emitAck, emitOk, send,
+  assertErrorAck, assertRecentMs, friendPair, history, takeAll, drain, getConversation, sortIds,
 } from './helpers.mjs';
 
-let server;
-let url;
-
-before(async () => {
-  server = await startServer();
-  url = server.url;
-});
-after(async () => {
-  await server?.stop();
-});
-
-async function sock(user) {
-  const s = await connect(url, user.token);
-  await nextEvent(s, 'onlineUsers');
-  return s;
-}
-
-async function getConv(user, id) {
-  const res = await api(url, 'GET', `/api/messages/conversations/${id}`, undefined, user.token);
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body.conversation;
-}
+const ctx = useServer();
 
 async function convFromList(user, id) {
-  const res = await api(url, 'GET', '/api/messages/conversations', undefined, user.token);
+  const res = await api(ctx.url, 'GET', '/api/messages/conversations', undefined, user.token);
   assert.equal(res.status, 200);
   const c = res.body.conversations.find((x) => x.id === id);
   assert.ok(c, `conversation ${id} in the list`);
   return c;
 }
 
-const sortIds = (ids) => [...ids].sort((x, y) => x - y);
-
 /** A fresh pair with one socket each (a also gets a second device). */
 async function setup() {
-  const { a, b, conv } = await friendPair(url);
-  const sa = await sock(a);
-  const sb = await sock(b);
+  const { a, b, conv } = await friendPair(ctx.url);
+  const sa = await connectReady(ctx.url, a);
+  const sb = await connectReady(ctx.url, b);
   return { a, b, conv, sa, sb };
 }
 
@@ -60,16 +37,16 @@ describe('typing', () => {
       { conversationId: conv.id, userId: b.user.id, username: b.user.username, isTyping: false });
     await expectNoEvent(sa, 'userTyping', 200, { filter: (e) => e.userId === a.user.id });
     // typing is not stored
-    assert.deepEqual((await history(url, a, conv.id)).messages, []);
-    assert.equal((await getConv(a, conv.id)).lastSeq, 0);
+    assert.deepEqual((await history(ctx.url, a, conv.id)).messages, []);
+    assert.equal((await getConversation(ctx.url, a, conv.id)).lastSeq, 0);
     sa.close();
     sb.close();
   });
 
   it('typing: bad payloads → invalid_payload; a non-member → not_found', async () => {
     const { conv, sa, sb } = await setup();
-    const c = await register(url);
-    const sc = await sock(c);
+    const c = await register(ctx.url);
+    const sc = await connectReady(ctx.url, c);
     assertErrorAck(assert, await emitAck(sa, 'userTyping', { conversationId: conv.id }), 'invalid_payload');
     assertErrorAck(assert, await emitAck(sa, 'userTyping', { conversationId: conv.id, isTyping: 'yes' }), 'invalid_payload');
     assertErrorAck(assert, await emitAck(sa, 'userTyping', 'typing'), 'invalid_payload');
@@ -102,7 +79,7 @@ describe('reactions', () => {
     assert.equal(again.success, true, JSON.stringify(again));
     assert.deepEqual(again.message, ack.message);
     await expectNoEvent(sa, 'reactionAdded', 300, { filter: (e) => e.userId === b.user.id });
-    assert.equal((await getConv(a, conv.id)).lastSeq, 2);
+    assert.equal((await getConversation(ctx.url, a, conv.id)).lastSeq, 2);
 
     // a second user on the same emoji, and another emoji
     const a2 = await emitOk(sa, 'addReaction', { messageId: m.id, emoji: '👍' });
@@ -117,7 +94,7 @@ describe('reactions', () => {
     assert.equal((await nextEvent(sa, 'reactionAdded', { filter: (e) => e.userId === b.user.id && e.emoji === '❤️' })).seq, 4);
 
     // history shows the current state
-    const h = await history(url, a, conv.id);
+    const h = await history(ctx.url, a, conv.id);
     assert.deepEqual(h.messages[0], heart.message);
     sa.close();
     sb.close();
@@ -137,7 +114,7 @@ describe('reactions', () => {
       assert.equal(ev.emoji, emoji);
       assert.equal(ev.seq, seq);
     }
-    const h = await history(url, a, conv.id);
+    const h = await history(ctx.url, a, conv.id);
     assert.deepEqual(Object.keys(h.messages[0].reactions).sort(), [...emojis].sort());
     sa.close();
     sb.close();
@@ -155,7 +132,7 @@ describe('reactions', () => {
     assertErrorAck(assert, await emitAck(sb, 'addReaction', { emoji: '👍' }), 'invalid_payload');
     assertErrorAck(assert, await emitAck(sb, 'addReaction', '👍'), 'invalid_payload');
     await expectNoEvent(sa, 'reactionAdded', 300);
-    assert.equal((await getConv(a, conv.id)).lastSeq, 1);
+    assert.equal((await getConversation(ctx.url, a, conv.id)).lastSeq, 1);
     sa.close();
     sb.close();
   });
@@ -182,7 +159,7 @@ describe('reactions', () => {
     assert.equal(never.success, true, JSON.stringify(never));
     assert.deepEqual(never.message, ack.message);
     await expectNoEvent(sa, 'reactionRemoved', 300, { filter: (e) => e.userId === b.user.id });
-    assert.equal((await getConv(a, conv.id)).lastSeq, 4);
+    assert.equal((await getConversation(ctx.url, a, conv.id)).lastSeq, 4);
 
     // the last reactor leaves: the emoji key disappears
     const last = await emitOk(sa, 'removeReaction', { messageId: m.id, emoji: '🎉' });
@@ -197,8 +174,8 @@ describe('reactions', () => {
   it('reacting in a conversation you are not in → not_found; unknown message → not_found', async () => {
     const { conv, sa, sb } = await setup();
     const m = await send(sa, conv.id, 'private');
-    const c = await register(url);
-    const sc = await sock(c);
+    const c = await register(ctx.url);
+    const sc = await connectReady(ctx.url, c);
     assertErrorAck(assert, await emitAck(sc, 'addReaction', { messageId: m.id, emoji: '👍' }), 'not_found');
     assertErrorAck(assert, await emitAck(sc, 'removeReaction', { messageId: m.id, emoji: '👍' }), 'not_found');
     assertErrorAck(assert, await emitAck(sa, 'addReaction', { messageId: 99999999, emoji: '👍' }), 'not_found');
@@ -248,10 +225,10 @@ describe('edit and delete', () => {
     assert.equal(e.deletedAt, null);
     assert.deepEqual(await nextEvent(sb, 'messageEdited'),
       { conversationId: conv.id, messageId: m.id, seq: 2, content: 'typo fixed', editedAt: e.editedAt });
-    assert.deepEqual((await history(url, a, conv.id)).messages, [e]);
+    assert.deepEqual((await history(ctx.url, a, conv.id)).messages, [e]);
     // lastMessage is the message in its current state too
     assert.deepEqual((await convFromList(a, conv.id)).lastMessage, e);
-    assert.deepEqual((await getConv(a, conv.id)).lastMessage, e);
+    assert.deepEqual((await getConversation(ctx.url, a, conv.id)).lastMessage, e);
     sa.close();
     sb.close();
   });
@@ -265,12 +242,12 @@ describe('edit and delete', () => {
     assertErrorAck(assert, await emitAck(sa, 'editMessage', { messageId: m.id, content: 'z'.repeat(4001) }), 'too_large');
     assertErrorAck(assert, await emitAck(sa, 'editMessage', { messageId: m.id }), 'invalid_payload');
     assertErrorAck(assert, await emitAck(sa, 'editMessage', { messageId: 99999999, content: 'x' }), 'not_found');
-    const c = await register(url);
-    const sc = await sock(c);
+    const c = await register(ctx.url);
+    const sc = await connectReady(ctx.url, c);
     assertErrorAck(assert, await emitAck(sc, 'editMessage', { messageId: m.id, content: 'x' }), 'not_found');
     await expectNoEvent(sa, 'messageEdited', 300);
     await expectNoEvent(sb, 'messageEdited', 0);
-    const h = await history(url, a, conv.id);
+    const h = await history(ctx.url, a, conv.id);
     assert.deepEqual(h.messages, [m]);
     sa.close();
     sb.close();
@@ -308,12 +285,12 @@ describe('edit and delete', () => {
     assert.equal(again.success, true, JSON.stringify(again));
     assert.deepEqual(again.message, d);
     await expectNoEvent(sb, 'messageDeleted', 300);
-    assert.equal((await getConv(b, conv.id)).lastSeq, 4);
+    assert.equal((await getConversation(ctx.url, b, conv.id)).lastSeq, 4);
 
     // the tombstone is what history and pins show
-    const h = await history(url, b, conv.id);
+    const h = await history(ctx.url, b, conv.id);
     assert.deepEqual(h.messages, [d]);
-    const pins = await api(url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, b.token);
+    const pins = await api(ctx.url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, b.token);
     assert.deepEqual(pins.body, { messages: [] });
 
     // a deleted message can't be edited, reacted to or pinned
@@ -321,7 +298,7 @@ describe('edit and delete', () => {
     const pin = await emitAck(sb, 'pinMessage', { messageId: m.id, pinned: true });
     assert.equal(pin.success, false, `pinning a deleted message must be refused: ${JSON.stringify(pin)}`);
     await expectNoEvent(sa, 'messagePinned', 200);
-    assert.equal((await getConv(b, conv.id)).lastSeq, 4);
+    assert.equal((await getConversation(ctx.url, b, conv.id)).lastSeq, 4);
     sa.close();
     sb.close();
   });
@@ -329,8 +306,8 @@ describe('edit and delete', () => {
   it('deleteMessage by a non-member → not_found; bad payload → invalid_payload', async () => {
     const { conv, sa, sb } = await setup();
     const m = await send(sa, conv.id, 'x');
-    const c = await register(url);
-    const sc = await sock(c);
+    const c = await register(ctx.url);
+    const sc = await connectReady(ctx.url, c);
     assertErrorAck(assert, await emitAck(sc, 'deleteMessage', { messageId: m.id }), 'not_found');
     assertErrorAck(assert, await emitAck(sa, 'deleteMessage', {}), 'invalid_payload');
     assertErrorAck(assert, await emitAck(sa, 'deleteMessage', { messageId: 'one' }), 'invalid_payload');
@@ -363,7 +340,7 @@ describe('pins', () => {
     assert.deepEqual(await nextEvent(sb, 'messagePinned', { filter: (e) => e.seq === 4 }),
       { conversationId: conv.id, messageId: m2.id, seq: 4, pinned: true, pinnedBy: a.user.id });
 
-    let pins = await api(url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, a.token);
+    let pins = await api(ctx.url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, a.token);
     assert.equal(pins.status, 200);
     assert.deepEqual(pins.body, { messages: [p2.message, p1.message] });
 
@@ -378,15 +355,15 @@ describe('pins', () => {
     assert.equal(ev.seq, 5);
     assert.equal(ev.pinned, false);
 
-    pins = await api(url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, b.token);
+    pins = await api(ctx.url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, b.token);
     assert.deepEqual(pins.body, { messages: [p2.message] });
-    const h = await history(url, b, conv.id);
+    const h = await history(ctx.url, b, conv.id);
     assert.deepEqual(h.messages, [p2.message, u.message]);
 
     assertErrorAck(assert, await emitAck(sa, 'pinMessage', { messageId: m1.id }), 'invalid_payload');
     assertErrorAck(assert, await emitAck(sa, 'pinMessage', { messageId: m1.id, pinned: 'yes' }), 'invalid_payload');
-    const c = await register(url);
-    const sc = await sock(c);
+    const c = await register(ctx.url);
+    const sc = await connectReady(ctx.url, c);
     assertErrorAck(assert, await emitAck(sc, 'pinMessage', { messageId: m1.id, pinned: true }), 'not_found');
     sa.close();
     sb.close();
@@ -416,7 +393,7 @@ describe('read cursors', () => {
     cb = await convFromList(b, conv.id);
     assert.equal(cb.unreadCount, 1);
     assert.equal(cb.members.find((x) => x.id === b.user.id).lastReadSeq, m2.seq);
-    assert.equal((await getConv(a, conv.id)).members.find((x) => x.id === b.user.id).lastReadSeq, m2.seq);
+    assert.equal((await getConversation(ctx.url, a, conv.id)).members.find((x) => x.id === b.user.id).lastReadSeq, m2.seq);
 
     // backwards: the cursor stays
     const back = await emitAck(sb, 'markRead', { conversationId: conv.id, seq: m1.seq });
@@ -444,8 +421,8 @@ describe('read cursors', () => {
     // errors
     assertErrorAck(assert, await emitAck(sb, 'markRead', { conversationId: conv.id }), 'invalid_payload');
     assertErrorAck(assert, await emitAck(sb, 'markRead', { conversationId: conv.id, seq: 'x' }), 'invalid_payload');
-    const c = await register(url);
-    const sc = await sock(c);
+    const c = await register(ctx.url);
+    const sc = await connectReady(ctx.url, c);
     assertErrorAck(assert, await emitAck(sc, 'markRead', { conversationId: conv.id, seq: 1 }), 'not_found');
     assert.ok(a);
     sa.close();
@@ -491,9 +468,9 @@ describe('seq', () => {
     // (deduplicated: whether the actor's own sockets also get the change events is not specified)
     assert.deepEqual(sortIds(new Set(evSeqs)), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 
-    const ca = await getConv(a, conv.id);
+    const ca = await getConversation(ctx.url, a, conv.id);
     assert.equal(ca.lastSeq, 10);
-    const h = await history(url, b, conv.id, '?after=0');
+    const h = await history(ctx.url, b, conv.id, '?after=0');
     assert.deepEqual(h.messages.map((x) => [x.seq, x.updatedSeq]), [[1, 6], [2, 9], [7, 7], [10, 10]]);
     sa.close();
     sb.close();

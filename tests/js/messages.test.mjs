@@ -3,44 +3,23 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, api, register, connect, nextEvent, expectNoEvent, emitAck, emitOk, send,
-  assertErrorAck, assertRestError, assertMessageShape, assertRecentMs, makeFriends,
-  directConversation, friendPair, history, randomUUID, receiveIds,
+  useServer, api, register, connectReady, nextEvent, expectNoEvent, emitAck, send, assertErrorAck,
+  assertRestError, assertMessageShape, assertRecentMs, makeFriends, directConversation, friendPair,
+  history, randomUUID, receiveIds, getConversation,
 } from './helpers.mjs';
 
-let server;
-let url;
-
-before(async () => {
-  // more messages per second than the default, for the paging tests
-  server = await startServer({ env: { CONFAB_RATE_LIMITS: 'register=1000:1000,login=1000:1000,messages=1000:1000' } });
-  url = server.url;
-});
-after(async () => {
-  await server?.stop();
-});
-
-async function sock(user) {
-  const s = await connect(url, user.token);
-  await nextEvent(s, 'onlineUsers');
-  return s;
-}
-
-async function getConv(user, id) {
-  const res = await api(url, 'GET', `/api/messages/conversations/${id}`, undefined, user.token);
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body.conversation;
-}
+// more messages per second than the default, for the paging tests
+const ctx = useServer({ env: { CONFAB_RATE_LIMITS: 'register=1000:1000,login=1000:1000,messages=1000:1000' } });
 
 describe('conversations', () => {
   it('direct conversation: 201 then 200 with the same one; conversationCreated to both; shape', async () => {
-    const a = await register(url);
-    const b = await register(url);
-    await makeFriends(url, a, b);
-    const sa = await sock(a);
-    const sb = await sock(b);
+    const a = await register(ctx.url);
+    const b = await register(ctx.url);
+    await makeFriends(ctx.url, a, b);
+    const sa = await connectReady(ctx.url, a);
+    const sb = await connectReady(ctx.url, b);
 
-    const res = await api(url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id] }, a.token);
+    const res = await api(ctx.url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id] }, a.token);
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const c = res.body.conversation;
     assert.deepEqual(Object.keys(c).sort(),
@@ -70,16 +49,16 @@ describe('conversations', () => {
     assert.equal(evB.conversation.kind, 'direct');
 
     // again, from either side: 200 with the same conversation, no new event
-    const again = await api(url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id] }, a.token);
+    const again = await api(ctx.url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id] }, a.token);
     assert.equal(again.status, 200, JSON.stringify(again.body));
     assert.equal(again.body.conversation.id, c.id);
-    const fromB = await api(url, 'POST', '/api/messages/conversations', { participantIds: [a.user.id] }, b.token);
+    const fromB = await api(ctx.url, 'POST', '/api/messages/conversations', { participantIds: [a.user.id] }, b.token);
     assert.equal(fromB.status, 200, JSON.stringify(fromB.body));
     assert.equal(fromB.body.conversation.id, c.id);
 
     // GET one, GET list
-    assert.equal((await getConv(b, c.id)).id, c.id);
-    const list = await api(url, 'GET', '/api/messages/conversations', undefined, a.token);
+    assert.equal((await getConversation(ctx.url, b, c.id)).id, c.id);
+    const list = await api(ctx.url, 'GET', '/api/messages/conversations', undefined, a.token);
     assert.equal(list.status, 200);
     assert.deepEqual(list.body.conversations.map((x) => x.id), [c.id]);
     sa.close();
@@ -87,22 +66,22 @@ describe('conversations', () => {
   });
 
   it('group conversation: title required, members must be friends; 201 and conversationCreated to everyone', async () => {
-    const a = await register(url);
-    const b = await register(url);
-    const c = await register(url);
-    const stranger = await register(url);
-    await makeFriends(url, a, b);
-    await makeFriends(url, a, c);
-    const sb = await sock(b);
-    const sc = await sock(c);
+    const a = await register(ctx.url);
+    const b = await register(ctx.url);
+    const c = await register(ctx.url);
+    const stranger = await register(ctx.url);
+    await makeFriends(ctx.url, a, b);
+    await makeFriends(ctx.url, a, c);
+    const sb = await connectReady(ctx.url, b);
+    const sc = await connectReady(ctx.url, c);
 
-    assertRestError(assert, await api(url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, c.user.id] }, a.token), 400, 'invalid_payload');
-    assertRestError(assert, await api(url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, c.user.id], title: '' }, a.token), 400, 'invalid_payload');
-    assertRestError(assert, await api(url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, c.user.id], title: 't'.repeat(101) }, a.token), 413, 'too_large');
-    const withStranger = await api(url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, stranger.user.id], title: 'x' }, a.token);
+    assertRestError(assert, await api(ctx.url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, c.user.id] }, a.token), 400, 'invalid_payload');
+    assertRestError(assert, await api(ctx.url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, c.user.id], title: '' }, a.token), 400, 'invalid_payload');
+    assertRestError(assert, await api(ctx.url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, c.user.id], title: 't'.repeat(101) }, a.token), 413, 'too_large');
+    const withStranger = await api(ctx.url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, stranger.user.id], title: 'x' }, a.token);
     assert.ok(withStranger.status >= 400 && withStranger.status < 500, `a non-friend member must be refused, got ${withStranger.status}`);
 
-    const res = await api(url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, c.user.id], title: 'Trio' }, a.token);
+    const res = await api(ctx.url, 'POST', '/api/messages/conversations', { participantIds: [b.user.id, c.user.id], title: 'Trio' }, a.token);
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.equal(res.body.conversation.kind, 'group');
     assert.equal(res.body.conversation.title, 'Trio');
@@ -112,7 +91,7 @@ describe('conversations', () => {
     assert.equal((await nextEvent(sc, 'conversationCreated')).conversation.id, res.body.conversation.id);
 
     // a message in a group reaches every other member
-    const sa = await sock(a);
+    const sa = await connectReady(ctx.url, a);
     const m = await send(sa, res.body.conversation.id, 'hello group');
     assert.deepEqual(await nextEvent(sb, 'messageReceived'), m);
     assert.deepEqual(await nextEvent(sc, 'messageReceived'), m);
@@ -122,25 +101,25 @@ describe('conversations', () => {
   });
 
   it('a direct conversation needs a friend; a stranger cannot see it (404)', async () => {
-    const a = await register(url);
-    const stranger = await register(url);
-    const notFriend = await api(url, 'POST', '/api/messages/conversations', { participantIds: [stranger.user.id] }, a.token);
+    const a = await register(ctx.url);
+    const stranger = await register(ctx.url);
+    const notFriend = await api(ctx.url, 'POST', '/api/messages/conversations', { participantIds: [stranger.user.id] }, a.token);
     assert.ok(notFriend.status >= 400 && notFriend.status < 500, `got ${notFriend.status}`);
-    const { a: x, conv } = await friendPair(url);
+    const { a: x, conv } = await friendPair(ctx.url);
     assert.ok(x);
-    assertRestError(assert, await api(url, 'GET', `/api/messages/conversations/${conv.id}`, undefined, stranger.token), 404, 'not_found');
-    assertRestError(assert, await api(url, 'GET', '/api/messages/conversations/99999999', undefined, stranger.token), 404, 'not_found');
-    assertRestError(assert, await api(url, 'GET', '/api/messages/conversations'), 401, 'unauthorized');
+    assertRestError(assert, await api(ctx.url, 'GET', `/api/messages/conversations/${conv.id}`, undefined, stranger.token), 404, 'not_found');
+    assertRestError(assert, await api(ctx.url, 'GET', '/api/messages/conversations/99999999', undefined, stranger.token), 404, 'not_found');
+    assertRestError(assert, await api(ctx.url, 'GET', '/api/messages/conversations'), 401, 'unauthorized');
   });
 });
 
 describe('sendMessage', () => {
   let a, b, conv, a1, a2, b1;
   before(async () => {
-    ({ a, b, conv } = await friendPair(url));
-    a1 = await sock(a);
-    a2 = await sock(a);
-    b1 = await sock(b);
+    ({ a, b, conv } = await friendPair(ctx.url));
+    a1 = await connectReady(ctx.url, a);
+    a2 = await connectReady(ctx.url, a);
+    b1 = await connectReady(ctx.url, b);
   });
   after(() => {
     a1?.close();
@@ -177,7 +156,7 @@ describe('sendMessage', () => {
     await expectNoEvent(a1, 'messageReceived', 300);
 
     // it is in history, identical
-    const h = await history(url, b, conv.id);
+    const h = await history(ctx.url, b, conv.id);
     assert.deepEqual(h.messages, [m]);
     assert.equal(h.hasMore, false);
   });
@@ -190,8 +169,8 @@ describe('sendMessage', () => {
   });
 
   it('a spoofed senderId/userId is ignored and recipientId does not choose the recipients', async () => {
-    const c = await register(url);
-    const sc = await sock(c);
+    const c = await register(ctx.url);
+    const sc = await connectReady(ctx.url, c);
     const ack = await emitAck(a1, 'sendMessage', {
       conversationId: conv.id, content: 'spoof', clientMsgId: randomUUID(),
       senderId: b.user.id, userId: b.user.id, senderUsername: b.user.username, recipientId: c.user.id, type: 'text',
@@ -225,9 +204,9 @@ describe('sendMessage', () => {
     await expectNoEvent(a1, 'messageReceived', 0);
     await expectNoEvent(a2, 'messageReceived', 0);
 
-    const h = await history(url, a, conv.id, `?after=${first.seq - 1}`);
+    const h = await history(ctx.url, a, conv.id, `?after=${first.seq - 1}`);
     assert.deepEqual(h.messages.map((m) => m.clientMsgId), [clientMsgId], 'stored once');
-    const cv = await getConv(a, conv.id);
+    const cv = await getConversation(ctx.url, a, conv.id);
     assert.equal(cv.lastSeq, first.seq, 'a retry takes no seq');
   });
 
@@ -247,14 +226,14 @@ describe('sendMessage', () => {
   });
 
   it('a clientMsgId reused in another conversation → conflict', async () => {
-    const c = await register(url);
-    await makeFriends(url, a, c);
-    const conv2 = await directConversation(url, a, c);
+    const c = await register(ctx.url);
+    await makeFriends(ctx.url, a, c);
+    const conv2 = await directConversation(ctx.url, a, c);
     const clientMsgId = randomUUID();
     const first = await send(a1, conv.id, 'first conversation', clientMsgId);
     const ack = await emitAck(a1, 'sendMessage', { conversationId: conv2.id, content: 'second', clientMsgId });
     assertErrorAck(assert, ack, 'conflict');
-    const h = await history(url, a, conv2.id);
+    const h = await history(ctx.url, a, conv2.id);
     assert.deepEqual(h.messages, []);
     await receiveIds(b1, [first.id]);
     await receiveIds(a2, [first.id]);
@@ -262,7 +241,7 @@ describe('sendMessage', () => {
 
   it('REST POST fallback: 201 {message}, broadcast to every device of every member; 200 on retry', async () => {
     const clientMsgId = randomUUID();
-    const res = await api(url, 'POST', `/api/messages/conversations/${conv.id}/messages`, { content: ' via rest ', clientMsgId }, a.token);
+    const res = await api(ctx.url, 'POST', `/api/messages/conversations/${conv.id}/messages`, { content: ' via rest ', clientMsgId }, a.token);
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const m = res.body.message;
     assertMessageShape(assert, m);
@@ -274,7 +253,7 @@ describe('sendMessage', () => {
     assert.deepEqual(await nextEvent(a1, 'messageReceived'), m);
     assert.deepEqual(await nextEvent(a2, 'messageReceived'), m);
 
-    const again = await api(url, 'POST', `/api/messages/conversations/${conv.id}/messages`, { content: 'via rest', clientMsgId }, a.token);
+    const again = await api(ctx.url, 'POST', `/api/messages/conversations/${conv.id}/messages`, { content: 'via rest', clientMsgId }, a.token);
     assert.equal(again.status, 200, JSON.stringify(again.body));
     assert.deepEqual(again.body.message, m);
     // the socket path sees the same clientMsgId as already used
@@ -288,34 +267,34 @@ describe('sendMessage', () => {
 
   it('REST POST fallback refusals: invalid body 400, too long 413, non-member 404, no token 401', async () => {
     const path = `/api/messages/conversations/${conv.id}/messages`;
-    assertRestError(assert, await api(url, 'POST', path, { content: '   ', clientMsgId: randomUUID() }, a.token), 400, 'invalid_payload');
-    assertRestError(assert, await api(url, 'POST', path, { content: 'x' }, a.token), 400, 'invalid_payload');
-    assertRestError(assert, await api(url, 'POST', path, '{"content":', a.token), 400, 'invalid_payload');
-    assertRestError(assert, await api(url, 'POST', path, { content: 'x'.repeat(4001), clientMsgId: randomUUID() }, a.token), 413, 'too_large');
-    const stranger = await register(url);
-    assertRestError(assert, await api(url, 'POST', path, { content: 'hi', clientMsgId: randomUUID() }, stranger.token), 404, 'not_found');
-    assertRestError(assert, await api(url, 'POST', path, { content: 'hi', clientMsgId: randomUUID() }), 401, 'unauthorized');
+    assertRestError(assert, await api(ctx.url, 'POST', path, { content: '   ', clientMsgId: randomUUID() }, a.token), 400, 'invalid_payload');
+    assertRestError(assert, await api(ctx.url, 'POST', path, { content: 'x' }, a.token), 400, 'invalid_payload');
+    assertRestError(assert, await api(ctx.url, 'POST', path, '{"content":', a.token), 400, 'invalid_payload');
+    assertRestError(assert, await api(ctx.url, 'POST', path, { content: 'x'.repeat(4001), clientMsgId: randomUUID() }, a.token), 413, 'too_large');
+    const stranger = await register(ctx.url);
+    assertRestError(assert, await api(ctx.url, 'POST', path, { content: 'hi', clientMsgId: randomUUID() }, stranger.token), 404, 'not_found');
+    assertRestError(assert, await api(ctx.url, 'POST', path, { content: 'hi', clientMsgId: randomUUID() }), 401, 'unauthorized');
     // a body above 64 KiB
-    const big = await api(url, 'POST', path, { content: 'x'.repeat(70 * 1024), clientMsgId: randomUUID() }, a.token);
+    const big = await api(ctx.url, 'POST', path, { content: 'x'.repeat(70 * 1024), clientMsgId: randomUUID() }, a.token);
     assertRestError(assert, big, 413, 'too_large');
     await expectNoEvent(b1, 'messageReceived', 300);
   });
 
   it('a non-member gets not_found and nothing changes', async () => {
-    const c = await register(url);
-    const sc = await sock(c);
-    const before = await getConv(a, conv.id);
+    const c = await register(ctx.url);
+    const sc = await connectReady(ctx.url, c);
+    const before = await getConversation(ctx.url, a, conv.id);
     const ack = await emitAck(sc, 'sendMessage', { conversationId: conv.id, content: 'intrusion', clientMsgId: randomUUID() });
     assertErrorAck(assert, ack, 'not_found');
     const none = await emitAck(sc, 'sendMessage', { conversationId: 99999999, content: 'nowhere', clientMsgId: randomUUID() });
     assertErrorAck(assert, none, 'not_found');
     await expectNoEvent(b1, 'messageReceived', 300);
     await expectNoEvent(a1, 'messageReceived', 0);
-    const afterConv = await getConv(a, conv.id);
+    const afterConv = await getConversation(ctx.url, a, conv.id);
     assert.equal(afterConv.lastSeq, before.lastSeq);
     assert.deepEqual(afterConv.lastMessage, before.lastMessage);
-    assertRestError(assert, await api(url, 'GET', `/api/messages/conversations/${conv.id}/messages`, undefined, c.token), 404, 'not_found');
-    assertRestError(assert, await api(url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, c.token), 404, 'not_found');
+    assertRestError(assert, await api(ctx.url, 'GET', `/api/messages/conversations/${conv.id}/messages`, undefined, c.token), 404, 'not_found');
+    assertRestError(assert, await api(ctx.url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, c.token), 404, 'not_found');
     sc.close();
   });
 
@@ -377,7 +356,7 @@ describe('sendMessage', () => {
   });
 
   it('a websocket message above 64 KiB closes that connection (and only that one)', async () => {
-    const a3 = await sock(a);
+    const a3 = await connectReady(ctx.url, a);
     const d = new Promise((resolve) => a3.once('disconnect', resolve));
     a3.emit('sendMessage', { conversationId: conv.id, content: 'x'.repeat(70 * 1024), clientMsgId: randomUUID() }, () => {});
     const reason = await Promise.race([d, new Promise((r) => setTimeout(() => r('still connected'), 5000))]);
@@ -397,28 +376,28 @@ describe('sendMessage', () => {
   });
 
   it('GET conversations shows lastMessage, lastSeq and most recent activity first', async () => {
-    const x = await register(url);
-    const y = await register(url);
-    const z = await register(url);
-    await makeFriends(url, x, y);
-    await makeFriends(url, x, z);
-    const cy = await directConversation(url, x, y);
-    const cz = await directConversation(url, x, z);
-    const sx = await sock(x);
+    const x = await register(ctx.url);
+    const y = await register(ctx.url);
+    const z = await register(ctx.url);
+    await makeFriends(ctx.url, x, y);
+    await makeFriends(ctx.url, x, z);
+    const cy = await directConversation(ctx.url, x, y);
+    const cz = await directConversation(ctx.url, x, z);
+    const sx = await connectReady(ctx.url, x);
     const my = await send(sx, cy.id, 'to y');
     const mz = await send(sx, cz.id, 'to z');
-    let list = (await api(url, 'GET', '/api/messages/conversations', undefined, x.token)).body.conversations;
+    let list = (await api(ctx.url, 'GET', '/api/messages/conversations', undefined, x.token)).body.conversations;
     assert.deepEqual(list.map((c) => c.id), [cz.id, cy.id]);
     assert.deepEqual(list[0].lastMessage, mz);
     assert.equal(list[0].lastSeq, 1);
     assert.equal(list[0].unreadCount, 0, 'your own messages are not unread');
     const my2 = await send(sx, cy.id, 'bump y');
-    list = (await api(url, 'GET', '/api/messages/conversations', undefined, x.token)).body.conversations;
+    list = (await api(ctx.url, 'GET', '/api/messages/conversations', undefined, x.token)).body.conversations;
     assert.deepEqual(list.map((c) => c.id), [cy.id, cz.id]);
     assert.deepEqual(list[0].lastMessage, my2);
     assert.equal(list[0].lastSeq, 2);
     assert.ok(my.seq === 1 && my2.seq === 2);
-    const ly = (await api(url, 'GET', '/api/messages/conversations', undefined, y.token)).body.conversations;
+    const ly = (await api(ctx.url, 'GET', '/api/messages/conversations', undefined, y.token)).body.conversations;
     assert.equal(ly.length, 1);
     assert.equal(ly[0].unreadCount, 2);
     sx.close();
@@ -428,9 +407,9 @@ describe('sendMessage', () => {
 describe('history paging', () => {
   let a, b, conv, sent;
   before(async () => {
-    ({ a, b, conv } = await friendPair(url));
-    const sa = await sock(a);
-    const sb = await sock(b);
+    ({ a, b, conv } = await friendPair(ctx.url));
+    const sa = await connectReady(ctx.url, a);
+    const sb = await connectReady(ctx.url, b);
     sent = [];
     for (let i = 1; i <= 9; i++) {
       sent.push(await send(i % 3 === 0 ? sb : sa, conv.id, `message ${i}`));
@@ -444,64 +423,64 @@ describe('history paging', () => {
   });
 
   it('no before/after: the newest page, newest first', async () => {
-    const h = await history(url, a, conv.id);
+    const h = await history(ctx.url, a, conv.id);
     assert.deepEqual(h, { messages: [...sent].reverse(), hasMore: false });
-    const h3 = await history(url, b, conv.id, '?limit=3');
+    const h3 = await history(ctx.url, b, conv.id, '?limit=3');
     assert.deepEqual(h3.messages.map((m) => m.seq), [9, 8, 7]);
     assert.equal(h3.hasMore, true);
     assert.deepEqual(h3.messages, [sent[8], sent[7], sent[6]]);
   });
 
   it('before=SEQ: seq < SEQ, newest first; paging back to the start', async () => {
-    const p1 = await history(url, a, conv.id, '?before=7&limit=3');
+    const p1 = await history(ctx.url, a, conv.id, '?before=7&limit=3');
     assert.deepEqual(p1.messages.map((m) => m.seq), [6, 5, 4]);
     assert.equal(p1.hasMore, true);
-    const p2 = await history(url, a, conv.id, '?before=4&limit=3');
+    const p2 = await history(ctx.url, a, conv.id, '?before=4&limit=3');
     assert.deepEqual(p2.messages.map((m) => m.seq), [3, 2, 1]);
     assert.equal(p2.hasMore, false);
-    const p3 = await history(url, a, conv.id, '?before=1&limit=3');
+    const p3 = await history(ctx.url, a, conv.id, '?before=1&limit=3');
     assert.deepEqual(p3, { messages: [], hasMore: false });
-    const p4 = await history(url, a, conv.id, '?before=3');
+    const p4 = await history(ctx.url, a, conv.id, '?before=3');
     assert.deepEqual(p4.messages.map((m) => m.seq), [2, 1]);
     assert.equal(p4.hasMore, false);
   });
 
   it('after=SEQ: seq > SEQ, oldest first', async () => {
-    const p1 = await history(url, b, conv.id, '?after=0&limit=4');
+    const p1 = await history(ctx.url, b, conv.id, '?after=0&limit=4');
     assert.deepEqual(p1.messages.map((m) => m.seq), [1, 2, 3, 4]);
     assert.equal(p1.hasMore, true);
     assert.deepEqual(p1.messages, sent.slice(0, 4));
-    const p2 = await history(url, b, conv.id, '?after=4&limit=4');
+    const p2 = await history(ctx.url, b, conv.id, '?after=4&limit=4');
     assert.deepEqual(p2.messages.map((m) => m.seq), [5, 6, 7, 8]);
     assert.equal(p2.hasMore, true);
-    const p3 = await history(url, b, conv.id, '?after=8&limit=4');
+    const p3 = await history(ctx.url, b, conv.id, '?after=8&limit=4');
     assert.deepEqual(p3.messages.map((m) => m.seq), [9]);
     assert.equal(p3.hasMore, false);
-    const p4 = await history(url, b, conv.id, '?after=9');
+    const p4 = await history(ctx.url, b, conv.id, '?after=9');
     assert.deepEqual(p4, { messages: [], hasMore: false });
   });
 
   it('bad query values → 400 invalid_payload', async () => {
     for (const q of ['?limit=abc', '?before=x', '?after=-']) {
-      const res = await api(url, 'GET', `/api/messages/conversations/${conv.id}/messages${q}`, undefined, a.token);
+      const res = await api(ctx.url, 'GET', `/api/messages/conversations/${conv.id}/messages${q}`, undefined, a.token);
       assertRestError(assert, res, 400, 'invalid_payload');
     }
   });
 
   it('the default page is 50 messages', async () => {
-    const { a: x, conv: c2 } = await friendPair(url);
-    const sx = await sock(x);
+    const { a: x, conv: c2 } = await friendPair(ctx.url);
+    const sx = await connectReady(ctx.url, x);
     const all = [];
     for (let i = 0; i < 55; i++) all.push(await send(sx, c2.id, `m${i}`));
-    const h = await history(url, x, c2.id);
+    const h = await history(ctx.url, x, c2.id);
     assert.equal(h.messages.length, 50);
     assert.equal(h.hasMore, true);
     assert.equal(h.messages[0].seq, 55);
     assert.equal(h.messages[49].seq, 6);
-    const rest = await history(url, x, c2.id, '?before=6');
+    const rest = await history(ctx.url, x, c2.id, '?before=6');
     assert.deepEqual(rest.messages.map((m) => m.seq), [5, 4, 3, 2, 1]);
     assert.equal(rest.hasMore, false);
-    const big = await history(url, x, c2.id, '?after=0&limit=100');
+    const big = await history(ctx.url, x, c2.id, '?after=0&limit=100');
     assert.equal(big.messages.length, 55);
     assert.equal(big.hasMore, false);
     sx.close();

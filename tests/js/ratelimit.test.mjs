@@ -2,37 +2,22 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, api, register, connect, nextEvent, emitAck, takeAll, sleep, makeFriends,
-  directConversation, history, randomUUID, uniqueName, PASSWORD, assertRestError,
+  useServer, api, register, connectReady, emitAck, takeAll, sleep, makeFriends, directConversation,
+  history, randomUUID, uniqueName, PASSWORD, assertRestError,
 } from './helpers.mjs';
 
-let server;
-let url;
-
-before(async () => {
-  server = await startServer({ keepDefaults: false });
-  url = server.url;
-});
-after(async () => {
-  await server?.stop();
-});
-
-async function sock(user) {
-  const s = await connect(url, user.token);
-  await nextEvent(s, 'onlineUsers');
-  return s;
-}
+const ctx = useServer({ keepDefaults: false });
 
 let a, b, conv, sa, sb;
 
 describe('rate limits (defaults)', () => {
   before(async () => {
-    a = await register(url);
-    b = await register(url);
-    await makeFriends(url, a, b);
-    conv = await directConversation(url, a, b);
-    sa = await sock(a);
-    sb = await sock(b);
+    a = await register(ctx.url);
+    b = await register(ctx.url);
+    await makeFriends(ctx.url, a, b);
+    conv = await directConversation(ctx.url, a, b);
+    sa = await connectReady(ctx.url, a);
+    sb = await connectReady(ctx.url, b);
   });
   after(() => {
     sa?.close();
@@ -59,7 +44,7 @@ describe('rate limits (defaults)', () => {
     await sleep(300);
     const got = takeAll(sb, 'messageReceived');
     assert.equal(got.length, ok.length);
-    const h = await history(url, a, conv.id, '?limit=100');
+    const h = await history(ctx.url, a, conv.id, '?limit=100');
     assert.equal(h.messages.length, ok.length);
 
     // after waiting as told, sending works again
@@ -100,14 +85,14 @@ describe('rate limits (defaults)', () => {
   });
 
   it('login: 10 attempts per username pass (burst), then 429 rate_limited with Retry-After and retryAfterMs', async () => {
-    const victim = await register(url);
+    const victim = await register(ctx.url);
     const statuses = [];
     for (let i = 0; i < 10; i++) {
-      const res = await api(url, 'POST', '/api/auth/login', { username: victim.username, password: 'wrong password' });
+      const res = await api(ctx.url, 'POST', '/api/auth/login', { username: victim.username, password: 'wrong password' });
       statuses.push(res.status);
     }
     assert.deepEqual(statuses, Array(10).fill(401));
-    const limited = await api(url, 'POST', '/api/auth/login', { username: victim.username, password: 'wrong password' });
+    const limited = await api(ctx.url, 'POST', '/api/auth/login', { username: victim.username, password: 'wrong password' });
     assertRestError(assert, limited, 429, 'rate_limited');
     assert.ok(Number.isInteger(limited.body.error.retryAfterMs) && limited.body.error.retryAfterMs > 0, JSON.stringify(limited.body));
     const retryAfter = limited.headers.get('retry-after');
@@ -116,10 +101,10 @@ describe('rate limits (defaults)', () => {
     assert.ok(Math.abs(Number(retryAfter) * 1000 - limited.body.error.retryAfterMs) <= 1000,
       `Retry-After ${retryAfter}s vs retryAfterMs ${limited.body.error.retryAfterMs}`);
     // even the right password is refused while limited
-    const right = await api(url, 'POST', '/api/auth/login', { username: victim.username, password: PASSWORD });
+    const right = await api(ctx.url, 'POST', '/api/auth/login', { username: victim.username, password: PASSWORD });
     assertRestError(assert, right, 429, 'rate_limited');
     // another username is not affected
-    const other = await api(url, 'POST', '/api/auth/login', { username: a.username, password: PASSWORD });
+    const other = await api(ctx.url, 'POST', '/api/auth/login', { username: a.username, password: PASSWORD });
     assert.equal(other.status, 200, JSON.stringify(other.body));
   });
 
@@ -127,7 +112,7 @@ describe('rate limits (defaults)', () => {
     // 3 users registered above; keep going until the bucket (burst 20) is empty
     let firstLimited = -1;
     for (let i = 0; i < 25; i++) {
-      const res = await api(url, 'POST', '/api/auth/register', { username: uniqueName('rl'), password: PASSWORD });
+      const res = await api(ctx.url, 'POST', '/api/auth/register', { username: uniqueName('rl'), password: PASSWORD });
       if (res.status === 429) {
         firstLimited = i;
         assertRestError(assert, res, 429, 'rate_limited');

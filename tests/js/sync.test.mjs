@@ -1,34 +1,22 @@
 // sync after being offline, and durability across a SIGKILL + restart.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  startServer, api, register, connect, nextEvent, emitAck, emitOk, send, assertErrorAck,
+  useServer, api, register, connectReady, nextEvent, emitAck, emitOk, send, assertErrorAck,
   friendPair, makeFriends, directConversation, history, randomUUID, sleep, waitDisconnect,
+  getConversation,
 } from './helpers.mjs';
 
-let server;
-
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  await server?.stop();
-});
-
-async function sock(user) {
-  const s = await connect(server.url, user.token);
-  await nextEvent(s, 'onlineUsers');
-  return s;
-}
+const ctx = useServer();
 
 /** Current state of every message, oldest first (REST history, paged). */
 async function allMessages(user, convId) {
   const out = [];
   let after = 0;
   for (;;) {
-    const h = await history(server.url, user, convId, `?after=${after}&limit=100`);
+    const h = await history(ctx.url, user, convId, `?after=${after}&limit=100`);
     out.push(...h.messages);
     if (!h.hasMore || h.messages.length === 0) break;
     after = h.messages[h.messages.length - 1].seq;
@@ -75,9 +63,9 @@ async function syncAll(s, since, limit) {
 
 describe('sync', () => {
   it('after an offline period returns every new and changed message in its current state', async () => {
-    const { a, b, conv } = await friendPair(server.url);
-    const sa = await sock(a);
-    let sb = await sock(b);
+    const { a, b, conv } = await friendPair(ctx.url);
+    const sa = await connectReady(ctx.url, a);
+    let sb = await connectReady(ctx.url, b);
     const m1 = await send(sa, conv.id, 'one');
     const m2 = await send(sa, conv.id, 'two');
     const m3 = await send(sa, conv.id, 'three');
@@ -97,7 +85,7 @@ describe('sync', () => {
     const m6 = await send(sa, conv.id, 'six'); // 11
     await emitOk(sa, 'markRead', { conversationId: conv.id, seq: 11 });
 
-    sb = await sock(b);
+    sb = await connectReady(ctx.url, b);
     const ack = await emitAck(sb, 'sync', { since: { [String(conv.id)]: known } });
     assertSyncAckShape(ack);
     assert.equal(ack.hasMore, false);
@@ -149,23 +137,23 @@ describe('sync', () => {
   });
 
   it('conversations missing from since count from 0; conversations with nothing new are left out', async () => {
-    const a = await register(server.url);
-    const b = await register(server.url);
-    const c = await register(server.url);
-    await makeFriends(server.url, a, b);
-    await makeFriends(server.url, a, c);
-    const ab = await directConversation(server.url, a, b);
-    const ac = await directConversation(server.url, a, c);
-    const quiet = await directConversation(server.url, b, await (async () => {
-      const d = await register(server.url);
-      await makeFriends(server.url, b, d);
+    const a = await register(ctx.url);
+    const b = await register(ctx.url);
+    const c = await register(ctx.url);
+    await makeFriends(ctx.url, a, b);
+    await makeFriends(ctx.url, a, c);
+    const ab = await directConversation(ctx.url, a, b);
+    const ac = await directConversation(ctx.url, a, c);
+    const quiet = await directConversation(ctx.url, b, await (async () => {
+      const d = await register(ctx.url);
+      await makeFriends(ctx.url, b, d);
       return d;
     })());
-    const sa = await sock(a);
+    const sa = await connectReady(ctx.url, a);
     const mab = await send(sa, ab.id, 'to b');
     const mac = await send(sa, ac.id, 'to c');
     assert.ok(mac);
-    const sb = await sock(b);
+    const sb = await connectReady(ctx.url, b);
     const ack = await emitAck(sb, 'sync', { since: {} });
     assertSyncAckShape(ack);
     assert.deepEqual(ack.conversations.map((x) => x.conversationId), [ab.id], 'only b\'s conversation with news');
@@ -176,12 +164,12 @@ describe('sync', () => {
   });
 
   it('pages with limit and nextSince until hasMore is false', async () => {
-    const { a, b, conv } = await friendPair(server.url);
-    const sa = await sock(a);
+    const { a, b, conv } = await friendPair(ctx.url);
+    const sa = await connectReady(ctx.url, a);
     const ms = [];
     for (let i = 0; i < 7; i++) ms.push(await send(sa, conv.id, `p${i}`));
     await emitOk(sa, 'editMessage', { messageId: ms[0].id, content: 'p0 edited' }); // moves m0 to the end
-    const sb = await sock(b);
+    const sb = await connectReady(ctx.url, b);
 
     const first = await emitAck(sb, 'sync', { since: {}, limit: 3 });
     assertSyncAckShape(first);
@@ -200,8 +188,8 @@ describe('sync', () => {
   });
 
   it('bad sync payloads → invalid_payload', async () => {
-    const a = await register(server.url);
-    const sa = await sock(a);
+    const a = await register(ctx.url);
+    const sa = await connectReady(ctx.url, a);
     assertErrorAck(assert, await emitAck(sa, 'sync', {}), 'invalid_payload');
     assertErrorAck(assert, await emitAck(sa, 'sync', { since: 'yesterday' }), 'invalid_payload');
     assertErrorAck(assert, await emitAck(sa, 'sync', { since: { 1: 'x' } }), 'invalid_payload');
@@ -213,13 +201,13 @@ describe('sync', () => {
 
 describe('deletion', () => {
   it('a deleted message\'s text is erased from storage (no file in the data dir holds it)', async () => {
-    const { a, b, conv } = await friendPair(server.url);
-    const sa = await sock(a);
+    const { a, b, conv } = await friendPair(ctx.url);
+    const sa = await connectReady(ctx.url, a);
     const secret = `secret-${randomUUID()}-text`;
     const m = await send(sa, conv.id, secret);
     await emitOk(sa, 'editMessage', { messageId: m.id, content: `${secret} edited` });
     await emitOk(sa, 'deleteMessage', { messageId: m.id });
-    const h = await history(server.url, b, conv.id);
+    const h = await history(ctx.url, b, conv.id);
     assert.equal(h.messages[0].content, null);
     await sleep(300);
     const found = [];
@@ -230,7 +218,7 @@ describe('deletion', () => {
         else if (readFileSync(p).includes(Buffer.from(secret))) found.push(p);
       }
     };
-    walk(server.dataDir);
+    walk(ctx.server.dataDir);
     assert.deepEqual(found, [], `the deleted text is still in ${found.join(', ')}`);
     sa.close();
   });
@@ -238,9 +226,9 @@ describe('deletion', () => {
 
 describe('restart', () => {
   it('SIGKILL + restart on the same data dir: every acknowledged message, reaction and pin survives; tokens too', async () => {
-    const { a, b, conv } = await friendPair(server.url);
-    const sa = await sock(a);
-    const sb = await sock(b);
+    const { a, b, conv } = await friendPair(ctx.url);
+    const sa = await connectReady(ctx.url, a);
+    const sb = await connectReady(ctx.url, b);
     const m1 = await send(sa, conv.id, 'before the crash 1');
     const m2 = await send(sb, conv.id, 'before the crash 2');
     await emitOk(sb, 'addReaction', { messageId: m1.id, emoji: '🧡' });
@@ -250,7 +238,7 @@ describe('restart', () => {
     const gone = await send(sa, conv.id, 'to be deleted');
     await emitOk(sa, 'deleteMessage', { messageId: gone.id });
     await emitOk(sb, 'markRead', { conversationId: conv.id, seq: 3 });
-    const rest = await api(server.url, 'POST', `/api/messages/conversations/${conv.id}/messages`,
+    const rest = await api(ctx.url, 'POST', `/api/messages/conversations/${conv.id}/messages`,
       { content: 'via REST', clientMsgId: randomUUID() }, b.token);
     assert.equal(rest.status, 201);
 
@@ -261,20 +249,20 @@ describe('restart', () => {
     assert.ok(acked.length >= 1);
     const lastAck = await emitOk(sb, 'addReaction', { messageId: acked[0].id, emoji: '✅' });
     const beforeKill = await allMessages(a, conv.id);
-    const pinsBefore = (await api(server.url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, a.token)).body;
+    const pinsBefore = (await api(ctx.url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, a.token)).body;
 
     const da = waitDisconnect(sa);
-    await server.kill(); // SIGKILL right after the last ack
+    await ctx.server.kill(); // SIGKILL right after the last ack
     await da.catch(() => {});
     sa.close();
     sb.close();
-    await server.restart();
+    await ctx.server.restart();
 
     // tokens are still valid (stored hashes)
-    const me = await api(server.url, 'GET', '/api/users/me', undefined, a.token);
+    const me = await api(ctx.url, 'GET', '/api/users/me', undefined, a.token);
     assert.equal(me.status, 200, JSON.stringify(me.body));
     assert.equal(me.body.user.id, a.user.id);
-    const friends = await api(server.url, 'GET', '/api/friends', undefined, a.token);
+    const friends = await api(ctx.url, 'GET', '/api/friends', undefined, a.token);
     assert.deepEqual(friends.body.friends.map((f) => f.id), [b.user.id]);
 
     const afterRestart = await allMessages(a, conv.id);
@@ -286,16 +274,16 @@ describe('restart', () => {
     assert.deepEqual(m1After.reactions['🧡'], [b.user.id]);
     assert.deepEqual(afterRestart.find((x) => x.id === acked[0].id).reactions, { '✅': [b.user.id] });
     assert.equal(afterRestart.find((x) => x.id === gone.id).content, null);
-    const pinsAfter = (await api(server.url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, a.token)).body;
+    const pinsAfter = (await api(ctx.url, 'GET', `/api/messages/conversations/${conv.id}/pins`, undefined, a.token)).body;
     assert.deepEqual(pinsAfter, pinsBefore);
     assert.deepEqual(pinsAfter.messages.map((m) => m.id), [m2.id]);
 
     // the conversation's seq carries on without reuse, and sync works
-    const convAfter = (await api(server.url, 'GET', `/api/messages/conversations/${conv.id}`, undefined, b.token)).body.conversation;
+    const convAfter = await getConversation(ctx.url, b, conv.id);
     assert.equal(convAfter.lastSeq, lastAck.message.updatedSeq);
     assert.equal(convAfter.members.find((x) => x.id === b.user.id).lastReadSeq, 3);
-    const sa2 = await sock(a);
-    const sb2 = await sock(b);
+    const sa2 = await connectReady(ctx.url, a);
+    const sb2 = await connectReady(ctx.url, b);
     const next = await send(sa2, conv.id, 'after the restart');
     assert.equal(next.seq, convAfter.lastSeq + 1);
     assert.equal((await nextEvent(sb2, 'messageReceived')).id, next.id);

@@ -34,8 +34,21 @@ type Tx = Transaction<'static, Sqlite>;
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and applies the migrations.
     pub async fn open_sqlite(path: &Path) -> Result<Store> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
+        Self::connect(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Opens a database from a `sqlite:` URL (`sqlite::memory:` included).
+    pub async fn open_url(url: &str) -> Result<Store> {
+        if !url.starts_with("sqlite:") {
+            return Err(crate::Error::Config(format!(
+                "unsupported database URL {url:?}: this build supports sqlite: URLs only"
+            )));
+        }
+        Self::connect(SqliteConnectOptions::from_str(url)?).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<Store> {
+        let options = options
             .create_if_missing(true)
             // WAL: readers never block the writer and a commit is one append to the log.
             .journal_mode(SqliteJournalMode::Wal)
@@ -47,27 +60,6 @@ impl Store {
             .foreign_keys(true)
             // Freed space is zeroed, so deleted and replaced message text does not linger in the file.
             .pragma("secure_delete", "ON");
-        Self::connect(options).await
-    }
-
-    /// Opens a database from a `sqlite:` URL (`sqlite::memory:` included).
-    pub async fn open_url(url: &str) -> Result<Store> {
-        if !url.starts_with("sqlite:") {
-            return Err(crate::Error::Corrupt(format!(
-                "unsupported database URL {url:?}: this build supports sqlite: URLs only"
-            )));
-        }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true)
-            .pragma("secure_delete", "ON");
-        Self::connect(options).await
-    }
-
-    async fn connect(options: SqliteConnectOptions) -> Result<Store> {
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
         Ok(Store { pool })
