@@ -773,10 +773,14 @@ async fn supervise(client: Client) {
                         }
                     }
                 };
-                {
+                // Presence is unknown while disconnected: show everyone offline until the next `onlineUsers`.
+                let was_online = {
                     let mut state = client.state();
                     state.connection = None;
-                    state.online.clear();
+                    std::mem::take(&mut state.online)
+                };
+                for user_id in was_online {
+                    client.emit(ClientEvent::Presence { user_id, online: false, last_seen: None });
                 }
                 reason
             }

@@ -10,12 +10,14 @@
 //! - [`cache`]: the local SQLite cache (conversations, messages, sync points, read cursors, outbox).
 //! - [`session`]: the remembered sign-in (`session.json`, owner-only permissions).
 //! - [`backoff`]: reconnect delays.
+//! - [`notify`]: when a system notification is due (policy, no GUI).
 
 pub mod api;
 pub mod backoff;
 pub mod cache;
 pub mod client;
 pub mod error;
+pub mod notify;
 pub mod session;
 pub mod socketio;
 
