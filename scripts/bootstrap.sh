@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what building and testing Confab needs on a Debian machine, skipping what is present.
-# Sourced by run.sh and test.sh; safe to run again.
+# Installs what building, running and testing Confab needs on a Debian machine, skipping what is
+# present. Sourced by run.sh and test.sh; safe to run again.
 set -euo pipefail
 
 as_root() {
@@ -9,9 +9,13 @@ as_root() {
   fi
 }
 
-# System packages: a C toolchain and OpenSSL headers (the Rust Socket.IO client links native-tls).
+# System packages: a C toolchain, OpenSSL headers, the WebKitGTK stack Tauri builds against, and
+# for the end-to-end tests a virtual display, a session bus and WebKit's WebDriver.
+packages=(build-essential pkg-config curl ca-certificates file libssl-dev
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
+  xvfb xauth dbus-x11 webkit2gtk-driver fonts-noto-color-emoji)
 missing=()
-for pkg in build-essential pkg-config libssl-dev curl ca-certificates; do
+for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 command -v node >/dev/null || missing+=(nodejs)
@@ -24,11 +28,14 @@ fi
 
 # Rust, through rustup, if the machine has none.
 if ! command -v cargo >/dev/null; then
-  if [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-  else
+  if [ ! -x "$HOME/.cargo/bin/cargo" ]; then
     echo "bootstrap: installing Rust with rustup"
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
-    export PATH="$HOME/.cargo/bin:$PATH"
   fi
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+# JavaScript dependencies (the UI, its build tools, the test clients), exactly as locked.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
 fi

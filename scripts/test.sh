@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit and integration tests (real server, real Socket.IO clients), then the
-# JavaScript suite (the official socket.io-client against the server binary).
+# Runs every test: the UI's unit tests, the Rust tests (real server, real Socket.IO clients, the client
+# core against a server process), the JavaScript socket.io-client suite, and the desktop end-to-end
+# suite (two real apps under Xvfb, driven through tauri-driver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 
-# The client core's tests and the JavaScript suite run the server binary.
-cargo build --locked -p confab-server
+if ! command -v tauri-driver >/dev/null; then
+  echo "bootstrap: installing tauri-driver"
+  cargo install tauri-driver --locked --version 2.1.0
+fi
+
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$(pwd)/$target_dir" ;; esac
 export CONFAB_SERVER_BIN="$target_dir/debug/confab-server"
+export CONFAB_DESKTOP_BIN="$target_dir/debug/confab-desktop"
 
-echo "== cargo test"
+echo "== UI: unit tests and build"
+npm run test:ui
+npm run build   # the desktop binary embeds ui/dist
+
+echo "== cargo build and test"
+cargo build --locked -p confab-server -p confab-desktop
 cargo test --workspace --locked
 
-echo "== JavaScript tests (socket.io-client)"
-npm ci --no-audit --no-fund
+echo "== JavaScript socket.io-client suite"
 npm run test:js
+
+echo "== desktop end-to-end"
+started_xvfb=
+if [ -z "${DISPLAY:-}" ]; then
+  export DISPLAY=:97
+  Xvfb "$DISPLAY" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+  started_xvfb=$!
+  trap '[ -n "$started_xvfb" ] && kill "$started_xvfb" 2>/dev/null || true' EXIT
+  sleep 1
+fi
+NO_AT_BRIDGE=1 dbus-run-session -- npm run test:e2e
 echo "== all tests passed"

@@ -1,0 +1,243 @@
+//! The commands the webview invokes: each calls one method of the client core. Errors reach the UI as
+//! `{code, message}` (the server's codes, plus `offline`, `signed_out` and `local`).
+
+use confab_client::{ConnectionState, Pending};
+use confab_protocol::{Conversation, ConversationId, Friend, FriendRequests, Message, MessageId, Seq, User, UserId};
+use serde::Serialize;
+use tauri::State;
+
+use crate::Desktop;
+
+#[derive(Debug, Serialize)]
+pub struct UiError {
+    code: String,
+    message: String,
+}
+
+impl From<confab_client::Error> for UiError {
+    fn from(e: confab_client::Error) -> Self {
+        use confab_client::Error::*;
+        let code = match &e {
+            Server(body) => return UiError { code: body.code.as_str().into(), message: body.message.clone() },
+            Offline(_) => "offline",
+            SignedOut => "signed_out",
+            _ => "local",
+        };
+        UiError { code: code.into(), message: e.to_string() }
+    }
+}
+
+type Answer<T> = Result<T, UiError>;
+
+pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        default_server_url,
+        session,
+        connection_state,
+        register,
+        login,
+        logout,
+        retry_now,
+        conversations,
+        messages,
+        load_older,
+        outbox,
+        send_message,
+        retry_message,
+        discard_message,
+        edit_message,
+        delete_message,
+        react,
+        pin,
+        mark_read,
+        set_typing,
+        friends,
+        friend_requests,
+        search_users,
+        request_friend,
+        accept_friend,
+        decline_friend,
+        remove_friend,
+        create_conversation,
+        set_muted,
+        is_muted,
+        set_open_conversation,
+    ]
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    server_url: String,
+    user: User,
+}
+
+#[tauri::command]
+fn default_server_url() -> String {
+    crate::default_server_url()
+}
+
+#[tauri::command]
+fn session(app: State<'_, Desktop>) -> Option<SessionInfo> {
+    app.client.session().map(|(server_url, user)| SessionInfo { server_url, user })
+}
+
+#[tauri::command]
+fn connection_state(app: State<'_, Desktop>) -> ConnectionState {
+    app.client.connection_state()
+}
+
+#[tauri::command]
+async fn register(
+    app: State<'_, Desktop>,
+    server_url: String,
+    username: String,
+    password: String,
+    display_name: Option<String>,
+) -> Answer<User> {
+    Ok(app.client.register(&server_url, &username, &password, display_name.as_deref()).await?)
+}
+
+#[tauri::command]
+async fn login(app: State<'_, Desktop>, server_url: String, username: String, password: String) -> Answer<User> {
+    Ok(app.client.login(&server_url, &username, &password).await?)
+}
+
+#[tauri::command]
+async fn logout(app: State<'_, Desktop>) -> Answer<()> {
+    Ok(app.client.logout().await?)
+}
+
+#[tauri::command]
+fn retry_now(app: State<'_, Desktop>) {
+    app.client.retry_now();
+}
+
+#[tauri::command]
+async fn conversations(app: State<'_, Desktop>) -> Answer<Vec<Conversation>> {
+    Ok(app.client.conversations().await?)
+}
+
+#[tauri::command]
+async fn messages(
+    app: State<'_, Desktop>,
+    conversation_id: ConversationId,
+    before: Option<Seq>,
+    limit: u32,
+) -> Answer<Vec<Message>> {
+    Ok(app.client.messages(conversation_id, before, limit).await?)
+}
+
+#[tauri::command]
+async fn load_older(app: State<'_, Desktop>, conversation_id: ConversationId, before: Seq) -> Answer<bool> {
+    Ok(app.client.load_older(conversation_id, before).await?)
+}
+
+#[tauri::command]
+async fn outbox(app: State<'_, Desktop>, conversation_id: ConversationId) -> Answer<Vec<Pending>> {
+    Ok(app.client.outbox(conversation_id).await?)
+}
+
+#[tauri::command]
+async fn send_message(app: State<'_, Desktop>, conversation_id: ConversationId, content: String) -> Answer<Pending> {
+    Ok(app.client.send_message(conversation_id, &content).await?)
+}
+
+#[tauri::command]
+async fn retry_message(app: State<'_, Desktop>, client_msg_id: String) -> Answer<()> {
+    Ok(app.client.retry_message(&client_msg_id).await?)
+}
+
+#[tauri::command]
+async fn discard_message(app: State<'_, Desktop>, client_msg_id: String) -> Answer<()> {
+    Ok(app.client.discard_message(&client_msg_id).await?)
+}
+
+#[tauri::command]
+async fn edit_message(app: State<'_, Desktop>, message_id: MessageId, content: String) -> Answer<Message> {
+    Ok(app.client.edit_message(message_id, &content).await?)
+}
+
+#[tauri::command]
+async fn delete_message(app: State<'_, Desktop>, message_id: MessageId) -> Answer<Message> {
+    Ok(app.client.delete_message(message_id).await?)
+}
+
+#[tauri::command]
+async fn react(app: State<'_, Desktop>, message_id: MessageId, emoji: String, add: bool) -> Answer<Message> {
+    Ok(app.client.react(message_id, &emoji, add).await?)
+}
+
+#[tauri::command]
+async fn pin(app: State<'_, Desktop>, message_id: MessageId, pinned: bool) -> Answer<Message> {
+    Ok(app.client.pin(message_id, pinned).await?)
+}
+
+#[tauri::command]
+async fn mark_read(app: State<'_, Desktop>, conversation_id: ConversationId, seq: Seq) -> Answer<()> {
+    Ok(app.client.mark_read(conversation_id, seq).await?)
+}
+
+#[tauri::command]
+fn set_typing(app: State<'_, Desktop>, conversation_id: ConversationId, is_typing: bool) {
+    app.client.set_typing(conversation_id, is_typing);
+}
+
+#[tauri::command]
+async fn friends(app: State<'_, Desktop>) -> Answer<Vec<Friend>> {
+    Ok(app.client.friends().await?)
+}
+
+#[tauri::command]
+async fn friend_requests(app: State<'_, Desktop>) -> Answer<FriendRequests> {
+    Ok(app.client.friend_requests().await?)
+}
+
+#[tauri::command]
+async fn search_users(app: State<'_, Desktop>, prefix: String) -> Answer<Vec<User>> {
+    Ok(app.client.search_users(&prefix).await?)
+}
+
+#[tauri::command]
+async fn request_friend(app: State<'_, Desktop>, username: String) -> Answer<()> {
+    Ok(app.client.request_friend(&username).await?)
+}
+
+#[tauri::command]
+async fn accept_friend(app: State<'_, Desktop>, request_id: i64) -> Answer<()> {
+    Ok(app.client.accept_friend(request_id).await?)
+}
+
+#[tauri::command]
+async fn decline_friend(app: State<'_, Desktop>, request_id: i64) -> Answer<()> {
+    Ok(app.client.decline_friend(request_id).await?)
+}
+
+#[tauri::command]
+async fn remove_friend(app: State<'_, Desktop>, user_id: UserId) -> Answer<()> {
+    Ok(app.client.remove_friend(user_id).await?)
+}
+
+#[tauri::command]
+async fn create_conversation(
+    app: State<'_, Desktop>,
+    participant_ids: Vec<UserId>,
+    title: Option<String>,
+) -> Answer<Conversation> {
+    Ok(app.client.create_conversation(participant_ids, title).await?)
+}
+
+#[tauri::command]
+async fn set_muted(app: State<'_, Desktop>, conversation_id: ConversationId, muted: bool) -> Answer<()> {
+    Ok(app.client.set_muted(conversation_id, muted).await?)
+}
+
+#[tauri::command]
+async fn is_muted(app: State<'_, Desktop>, conversation_id: ConversationId) -> Answer<bool> {
+    Ok(app.client.is_muted(conversation_id).await?)
+}
+
+#[tauri::command]
+fn set_open_conversation(app: State<'_, Desktop>, conversation_id: Option<ConversationId>) {
+    app.attention.lock().unwrap_or_else(|p| p.into_inner()).open_conversation = conversation_id;
+}

@@ -1,0 +1,95 @@
+//! `confab-desktop`: the Tauri shell. It opens a [`confab_client::Client`], exposes it to the
+//! webview as commands, forwards its events, and shows the notifications the core decides on.
+//! No domain logic lives here.
+
+mod commands;
+
+use std::sync::Mutex;
+
+use confab_client::notify::{Attention, notice_for};
+use confab_client::{Client, ClientEvent};
+use tauri::{Emitter, Manager};
+use tauri_plugin_notification::NotificationExt;
+
+/// The event name the webview listens to; its payload is a [`ClientEvent`].
+pub const EVENT: &str = "confab://event";
+
+/// The app's state, shared by the commands.
+pub struct Desktop {
+    pub client: Client,
+    /// What the UI shows, for the notification policy.
+    pub attention: Mutex<Attention>,
+}
+
+/// The server the sign-in screen proposes: `CONFAB_SERVER_URL`, else the local one.
+pub fn default_server_url() -> String {
+    std::env::var("CONFAB_SERVER_URL").unwrap_or_else(|_| "http://127.0.0.1:4000".into())
+}
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,confab_client=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = tauri::Builder::default()
+        .plugin(tauri_plugin_notification::init())
+        .setup(|app| {
+            // CONFAB_DATA_DIR overrides the platform's app data directory (tests, portable installs).
+            let data_dir = match std::env::var_os("CONFAB_DATA_DIR") {
+                Some(dir) => dir.into(),
+                None => app.path().app_data_dir()?,
+            };
+            let client = tauri::async_runtime::block_on(Client::open(data_dir))?;
+            tauri::async_runtime::spawn(forward_events(app.handle().clone(), client.clone()));
+            app.manage(Desktop { client, attention: Mutex::new(Attention::default()) });
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::Focused(focused) = event
+                && let Some(desktop) = window.try_state::<Desktop>()
+            {
+                desktop.attention.lock().unwrap_or_else(|p| p.into_inner()).focused = *focused;
+            }
+        })
+        .invoke_handler(commands::handler())
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("confab: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Sends every client event to the webview and raises the notifications it deserves.
+async fn forward_events(app: tauri::AppHandle, client: Client) {
+    let mut events = client.subscribe();
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "the UI fell behind; it will re-read its state");
+                ClientEvent::Synced
+            }
+            Err(_) => return,
+        };
+        if let Err(e) = app.emit(EVENT, &event) {
+            tracing::warn!(error = %e, "forwarding an event to the webview failed");
+        }
+        notify(&app, &client, &event).await;
+    }
+}
+
+async fn notify(app: &tauri::AppHandle, client: &Client, event: &ClientEvent) {
+    let Some((_, me)) = client.session() else { return };
+    let attention = app.state::<Desktop>().attention.lock().map(|a| *a).unwrap_or_default();
+    let muted = match event {
+        ClientEvent::Message { message, .. } => client.is_muted(message.conversation_id).await.unwrap_or(false),
+        _ => false,
+    };
+    if let Some(notice) = notice_for(event, me.id, attention, muted)
+        && let Err(e) = app.notification().builder().title(&notice.title).body(&notice.body).show()
+    {
+        tracing::warn!(error = %e, "showing a notification failed");
+    }
+}

@@ -1,0 +1,251 @@
+// End-to-end: two real Confab desktop apps (the built binary, WebKitGTK under Xvfb) driven through
+// tauri-driver + WebKitWebDriver, against a real confab-server that is restarted mid-test.
+// Run through `npm run test:e2e` (scripts/test.sh does, under dbus-run-session).
+//
+// Env: CONFAB_DESKTOP_BIN, CONFAB_SERVER_BIN (defaults: target/debug/...), SCREENSHOTS_DIR (where
+// screenshots go; default a temp dir).
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { remote } from 'webdriverio';
+
+const root = resolve(import.meta.dirname, '../..');
+const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(root, 'target');
+const desktopBin = process.env.CONFAB_DESKTOP_BIN ?? join(target, 'debug/confab-desktop');
+const serverBin = process.env.CONFAB_SERVER_BIN ?? join(target, 'debug/confab-server');
+const shots = process.env.SCREENSHOTS_DIR ?? mkdtempSync(join(tmpdir(), 'confab-shots-'));
+mkdirSync(shots, { recursive: true });
+const WAIT = 20_000;
+const children = [];
+
+function freePort() {
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+function start(cmd, args, env = {}) {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.output = '';
+  child.stdout.on('data', (d) => (child.output += d));
+  child.stderr.on('data', (d) => (child.output += d));
+  children.push(child);
+  return child;
+}
+
+async function waitFor(what, check, timeout = WAIT) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+// ---- the server, restartable on a fixed port ----
+const dataDir = mkdtempSync(join(tmpdir(), 'confab-e2e-server-'));
+const serverPort = await freePort();
+const serverUrl = `http://127.0.0.1:${serverPort}`;
+let server;
+async function startServer() {
+  server = start(serverBin, ['--listen', `127.0.0.1:${serverPort}`, '--data-dir', dataDir], {
+    CONFAB_RATE_LIMITS: 'register=1000:1000,login=1000:1000,login_ip=1000:1000',
+  });
+  await waitFor('the server', () => server.output.includes('listening on'));
+}
+async function killServer() {
+  const exited = new Promise((r) => server.once('exit', r));
+  server.kill('SIGKILL');
+  await exited;
+}
+
+// ---- one app per user: its own tauri-driver, data dir and window ----
+async function openApp(name) {
+  const port = await freePort();
+  const nativePort = await freePort();
+  const home = mkdtempSync(join(tmpdir(), `confab-e2e-${name}-`));
+  const driver = start('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
+    CONFAB_DATA_DIR: join(home, 'data'),
+    CONFAB_SERVER_URL: serverUrl,
+    XDG_DATA_HOME: join(home, 'share'),
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_CACHE_HOME: join(home, 'cache'),
+    NO_AT_BRIDGE: '1',
+  });
+  await waitFor(`tauri-driver for ${name}`, async () => {
+    const r = await fetch(`http://127.0.0.1:${port}/status`).catch(() => null);
+    return r !== null;
+  });
+  const browser = await remote({
+    hostname: '127.0.0.1',
+    port,
+    logLevel: 'warn',
+    capabilities: { 'tauri:options': { application: desktopBin }, 'wdio:enforceWebDriverClassic': true },
+  });
+  browser.driverProcess = driver;
+  return browser;
+}
+
+const el = (app, testid) => app.$(`[data-testid="${testid}"]`);
+async function click(app, testid) {
+  const e = await el(app, testid);
+  await e.waitForClickable({ timeout: WAIT });
+  await e.click();
+}
+async function type(app, testid, text) {
+  const e = await el(app, testid);
+  await e.waitForDisplayed({ timeout: WAIT });
+  await e.setValue(text);
+}
+async function texts(app, selector) {
+  return app.execute((s) => [...document.querySelectorAll(s)].map((n) => n.getAttribute('data-content') ?? n.textContent), selector);
+}
+async function shot(app, name) {
+  writeFileSync(join(shots, `${name}.png`), Buffer.from(await app.takeScreenshot(), 'base64'));
+}
+async function register(app, username) {
+  await click(app, 'switch-mode');
+  await type(app, 'username', username);
+  await type(app, 'password', 'correct horse');
+  await click(app, 'submit');
+  await waitFor(`${username} signed in`, async () => (await el(app, 'me')).isExisting());
+}
+async function send(app, text) {
+  await type(app, 'composer', text);
+  await app.keys('Enter');
+}
+async function messageElement(app, content) {
+  return waitFor(`message "${content}"`, async () => {
+    const found = await app.$(`[data-testid="message"][data-content="${content}"]`);
+    return (await found.isExisting()) ? found : null;
+  });
+}
+
+let alice;
+let bob;
+const suffix = Math.random().toString(36).slice(2, 7);
+const [aliceName, bobName] = [`alice_${suffix}`, `bob_${suffix}`];
+
+describe('two desktop apps chatting through a real server', { timeout: 300_000 }, () => {
+  before(async () => {
+    await startServer();
+    alice = await openApp('alice');
+    bob = await openApp('bob');
+  });
+
+  after(async () => {
+    for (const app of [alice, bob]) await app?.deleteSession().catch(() => {});
+    for (const child of children) child.kill('SIGKILL');
+  });
+
+  it('registers two users, who befriend each other and open a direct chat', async () => {
+    await shot(alice, 'sign-in');
+    await register(alice, aliceName);
+    await register(bob, bobName);
+    await click(alice, 'tab-friends');
+    await type(alice, 'user-search', bobName);
+    await click(alice, `add-${bobName}`);
+    await click(bob, 'tab-friends');
+    await click(bob, `accept-${aliceName}`);
+    await click(bob, `chat-${aliceName}`);
+    await waitFor('bob in a chat', async () => (await el(bob, 'composer')).isExisting());
+    await click(alice, 'tab-chats');
+    const entry = await waitFor('the conversation on alice', async () => {
+      const e = await alice.$(`[data-testid^="conversation-"][data-name="${bobName}"]`);
+      return (await e.isExisting()) ? e : null;
+    });
+    await entry.click();
+    await waitFor('alice in a chat', async () => (await el(alice, 'composer')).isExisting());
+  });
+
+  it('sends both ways, shows typing, and the online dot', async () => {
+    await send(alice, 'Hi Bob!');
+    await messageElement(bob, 'Hi Bob!');
+    await send(bob, 'Hello Alice');
+    await messageElement(alice, 'Hello Alice');
+
+    await type(alice, 'composer', 'typing something');
+    await waitFor('typing indicator on bob', async () => (await (await el(bob, 'typing')).getText()).includes(aliceName));
+    await shot(bob, 'chat-typing');
+    await (await el(alice, 'composer')).clearValue();
+    await waitFor('typing indicator cleared', async () => (await (await el(bob, 'typing')).getText()) === '', 10_000);
+
+    const dot = await alice.$(`[data-testid^="conversation-"][data-name="${bobName}"] [data-testid="presence"]`);
+    await waitFor('bob online on alice', async () => (await dot.getAttribute('data-online')) === 'true');
+  });
+
+  it('reacts, edits, deletes and pins', async () => {
+    await send(alice, 'edit me');
+    await send(alice, 'delete me');
+    const hello = await messageElement(bob, 'Hello Alice');
+    await hello.moveTo();
+    const menu = await hello.$('[data-testid="message-menu"]');
+    await menu.click();
+    await (await hello.$('[data-testid="react-👍"]')).click();
+    await waitFor('reaction on bob', async () => (await hello.$('[data-testid="chip"]')).isExisting());
+    const mine = await messageElement(alice, 'Hello Alice');
+    await waitFor('reaction on alice', async () => (await mine.$('[data-testid="chip"][data-emoji="👍"]')).isExisting());
+
+    const edit = await messageElement(alice, 'edit me');
+    await edit.moveTo();
+    await (await edit.$('[data-testid="message-menu"]')).click();
+    await (await edit.$('[data-testid="edit"]')).click();
+    const input = await el(alice, 'edit-input');
+    await input.setValue('edited!');
+    await alice.keys('Enter');
+    const edited = await messageElement(bob, 'edited!');
+    await waitFor('edited marker', async () => (await edited.$('[data-testid="edited"]')).isExisting());
+
+    const doomed = await messageElement(alice, 'delete me');
+    await doomed.moveTo();
+    await (await doomed.$('[data-testid="message-menu"]')).click();
+    await (await doomed.$('[data-testid="delete"]')).click();
+    await waitFor('deleted on bob', async () => (await texts(bob, '[data-testid="message"]')).includes('Message deleted'));
+
+    const pinned = await messageElement(bob, 'Hi Bob!');
+    await pinned.moveTo();
+    await (await pinned.$('[data-testid="message-menu"]')).click();
+    await (await pinned.$('[data-testid="pin"]')).click();
+    await waitFor('pin on alice', async () => (await (await el(alice, 'pins-toggle')).getText()).includes('1'));
+    await shot(alice, 'chat');
+  });
+
+  it('keeps chatting across a server restart; a message written while it is down arrives after', async () => {
+    await killServer();
+    await waitFor('reconnecting banner', async () => (await (await el(alice, 'connection')).getAttribute('data-state')) === 'reconnecting');
+    await shot(alice, 'offline');
+    await send(alice, 'written while the server was down');
+    await waitFor('pending on alice', async () => (await texts(alice, '[data-testid="pending"]')).includes('written while the server was down'));
+    await startServer();
+    await messageElement(bob, 'written while the server was down');
+    await send(bob, 'back online');
+    await messageElement(alice, 'back online');
+  });
+
+  it('shows the other user offline when their app quits', async () => {
+    await bob.deleteSession();
+    bob = undefined;
+    const dot = await alice.$(`[data-testid^="conversation-"][data-name="${bobName}"] [data-testid="presence"]`);
+    await waitFor('bob offline on alice', async () => (await dot.getAttribute('data-online')) === 'false');
+    await shot(alice, 'presence-offline');
+  });
+});
+
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+  console.log(`screenshots in ${shots}`);
+});

@@ -1,0 +1,115 @@
+import { useCallback, useEffect, useState } from 'react';
+
+import { backend } from './backend';
+import { Chat } from './components/Chat';
+import { ConnectionBanner } from './components/ConnectionBanner';
+import { FriendsPanel } from './components/FriendsPanel';
+import { Login } from './components/Login';
+import { Sidebar } from './components/Sidebar';
+import type { ClientEvent, ConnectionState, Conversation, Id, SessionInfo } from './types';
+
+/** Subscribes to the backend's events for the lifetime of a component. */
+export function useBackendEvents(handler: (event: ClientEvent) => void) {
+  useEffect(() => {
+    let stop: (() => void) | undefined;
+    let cancelled = false;
+    backend.onEvent(handler).then((unlisten) => {
+      if (cancelled) unlisten();
+      else stop = unlisten;
+    });
+    return () => {
+      cancelled = true;
+      stop?.();
+    };
+  }, [handler]);
+}
+
+export function App() {
+  const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
+  const [connection, setConnection] = useState<ConnectionState>({ state: 'connecting' });
+  const [conversations, setConversations] = useState<Conversation[]>([]);
+  const [openId, setOpenId] = useState<Id | null>(null);
+  const [panel, setPanel] = useState<'chats' | 'friends'>('chats');
+
+  const refreshConversations = useCallback(() => {
+    backend.conversations().then(setConversations).catch(() => {});
+  }, []);
+
+  useEffect(() => {
+    backend.session().then(setSession);
+    backend.connectionState().then(setConnection);
+  }, []);
+
+  useEffect(() => {
+    if (session) refreshConversations();
+  }, [session, refreshConversations]);
+
+  useEffect(() => {
+    backend.setOpenConversation(openId).catch(() => {});
+  }, [openId]);
+
+  useBackendEvents(
+    useCallback(
+      (event: ClientEvent) => {
+        switch (event.type) {
+          case 'connection': {
+            const { type: _type, ...state } = event;
+            setConnection(state as ConnectionState);
+            if (state.state === 'signedOut') {
+              setSession(null);
+              setOpenId(null);
+            }
+            break;
+          }
+          case 'message':
+          case 'conversationsChanged':
+          case 'synced':
+          case 'presence':
+          case 'read':
+            refreshConversations();
+            break;
+        }
+      },
+      [refreshConversations],
+    ),
+  );
+
+  if (session === undefined) return <div className="splash">Confab</div>;
+  if (session === null) return <Login onSignedIn={() => backend.session().then(setSession)} />;
+
+  const open = conversations.find((c) => c.id === openId) ?? null;
+  return (
+    <div className="app">
+      <ConnectionBanner connection={connection} />
+      <div className="main">
+        <aside className="sidebar">
+          <header className="me">
+            <span data-testid="me">{session.user.displayName}</span>
+            <button className="link" onClick={() => backend.logout().then(() => setSession(null))}>Sign out</button>
+          </header>
+          <nav className="tabs">
+            <button className={panel === 'chats' ? 'active' : ''} onClick={() => setPanel('chats')} data-testid="tab-chats">Chats</button>
+            <button className={panel === 'friends' ? 'active' : ''} onClick={() => setPanel('friends')} data-testid="tab-friends">Friends</button>
+          </nav>
+          {panel === 'chats' ? (
+            <Sidebar conversations={conversations} me={session.user.id} openId={openId} onOpen={setOpenId} />
+          ) : (
+            <FriendsPanel
+              onChat={async (friendId) => {
+                const conversation = await backend.createConversation([friendId]);
+                refreshConversations();
+                setPanel('chats');
+                setOpenId(conversation.id);
+              }}
+            />
+          )}
+        </aside>
+        {open ? (
+          <Chat key={open.id} conversation={open} me={session.user} />
+        ) : (
+          <section className="empty">Pick a conversation, or start one from Friends.</section>
+        )}
+      </div>
+    </div>
+  );
+}

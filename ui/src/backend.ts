@@ -1,0 +1,67 @@
+// The UI's one door to the backend: typed wrappers over Tauri's invoke and event listening.
+// Nothing else in the UI imports @tauri-apps.
+
+import { invoke } from '@tauri-apps/api/core';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+
+import type {
+  ClientEvent, Conversation, ConnectionState, ErrorBody, Friend, FriendRequests, Id, Message, Pending, SessionInfo, User,
+} from './types';
+
+export class BackendError extends Error implements ErrorBody {
+  constructor(public code: string, message: string) {
+    super(message);
+  }
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (e) {
+    const body = e as Partial<ErrorBody>;
+    throw new BackendError(body?.code ?? 'local', body?.message ?? String(e));
+  }
+}
+
+export const backend = {
+  defaultServerUrl: () => call<string>('default_server_url'),
+  session: () => call<SessionInfo | null>('session'),
+  connectionState: () => call<ConnectionState>('connection_state'),
+  register: (serverUrl: string, username: string, password: string, displayName?: string) =>
+    call<User>('register', { serverUrl, username, password, displayName: displayName || null }),
+  login: (serverUrl: string, username: string, password: string) => call<User>('login', { serverUrl, username, password }),
+  logout: () => call<void>('logout'),
+  retryNow: () => call<void>('retry_now'),
+
+  conversations: () => call<Conversation[]>('conversations'),
+  messages: (conversationId: Id, before: number | null, limit: number) =>
+    call<Message[]>('messages', { conversationId, before, limit }),
+  loadOlder: (conversationId: Id, before: number) => call<boolean>('load_older', { conversationId, before }),
+  outbox: (conversationId: Id) => call<Pending[]>('outbox', { conversationId }),
+  sendMessage: (conversationId: Id, content: string) => call<Pending>('send_message', { conversationId, content }),
+  retryMessage: (clientMsgId: string) => call<void>('retry_message', { clientMsgId }),
+  discardMessage: (clientMsgId: string) => call<void>('discard_message', { clientMsgId }),
+  editMessage: (messageId: Id, content: string) => call<Message>('edit_message', { messageId, content }),
+  deleteMessage: (messageId: Id) => call<Message>('delete_message', { messageId }),
+  react: (messageId: Id, emoji: string, add: boolean) => call<Message>('react', { messageId, emoji, add }),
+  pin: (messageId: Id, pinned: boolean) => call<Message>('pin', { messageId, pinned }),
+  markRead: (conversationId: Id, seq: number) => call<void>('mark_read', { conversationId, seq }),
+  setTyping: (conversationId: Id, isTyping: boolean) => call<void>('set_typing', { conversationId, isTyping }),
+  setMuted: (conversationId: Id, muted: boolean) => call<void>('set_muted', { conversationId, muted }),
+  isMuted: (conversationId: Id) => call<boolean>('is_muted', { conversationId }),
+  setOpenConversation: (conversationId: Id | null) => call<void>('set_open_conversation', { conversationId }),
+
+  friends: () => call<Friend[]>('friends'),
+  friendRequests: () => call<FriendRequests>('friend_requests'),
+  searchUsers: (prefix: string) => call<User[]>('search_users', { prefix }),
+  requestFriend: (username: string) => call<void>('request_friend', { username }),
+  acceptFriend: (requestId: Id) => call<void>('accept_friend', { requestId }),
+  declineFriend: (requestId: Id) => call<void>('decline_friend', { requestId }),
+  removeFriend: (userId: Id) => call<void>('remove_friend', { userId }),
+  createConversation: (participantIds: Id[], title?: string) =>
+    call<Conversation>('create_conversation', { participantIds, title: title || null }),
+
+  /** Every event of the client core. Returns the function that stops listening. */
+  onEvent: (handler: (event: ClientEvent) => void): Promise<UnlistenFn> =>
+    listen<ClientEvent>('confab://event', (e) => handler(e.payload)),
+};

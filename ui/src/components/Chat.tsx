@@ -1,0 +1,290 @@
+import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+
+import { useBackendEvents } from '../App';
+import { backend } from '../backend';
+import { groupTimeline } from '../logic/grouping';
+import { QUICK_EMOJI, reactionChips, toggleAction } from '../logic/reactions';
+import { TypingTracker, typingText } from '../logic/typing';
+import { conversationName, formatTime } from '../names';
+import type { ClientEvent, Conversation, Message, Pending, User } from '../types';
+
+const PAGE = 50;
+/** "I am typing" is re-sent at most this often while typing continues. */
+const TYPING_REPEAT_MS = 2000;
+/** "I stopped typing" after this long without a keystroke. */
+const TYPING_IDLE_MS = 3000;
+
+export function Chat({ conversation, me }: { conversation: Conversation; me: User }) {
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [pending, setPending] = useState<Pending[]>([]);
+  const [hasOlder, setHasOlder] = useState(true);
+  const [typing] = useState(() => new TypingTracker());
+  const [typists, setTypists] = useState<string[]>([]);
+  const [showPins, setShowPins] = useState(false);
+  const [muted, setMuted] = useState(false);
+  const [error, setError] = useState('');
+  const listRef = useRef<HTMLDivElement>(null);
+  const stickToBottom = useRef(true);
+  const id = conversation.id;
+
+  const reload = useCallback(async () => {
+    const count = Math.max(PAGE, messagesCount.current);
+    const [m, p] = await Promise.all([backend.messages(id, null, count), backend.outbox(id)]);
+    messagesCount.current = m.length;
+    setMessages(m);
+    setPending(p);
+  }, [id]);
+  const messagesCount = useRef(0);
+
+  useEffect(() => {
+    reload();
+    backend.isMuted(id).then(setMuted);
+  }, [id, reload]);
+
+  // Typing indicator expiry.
+  useEffect(() => {
+    const next = typing.nextExpiry();
+    if (next === null) return;
+    const timer = setTimeout(() => {
+      typing.expire(Date.now());
+      setTypists(typing.names());
+    }, Math.max(0, next - Date.now()) + 10);
+    return () => clearTimeout(timer);
+  }, [typists, typing]);
+
+  useBackendEvents(
+    useCallback(
+      (event: ClientEvent) => {
+        if (event.type === 'message' && event.message.conversationId === id) {
+          if (typing.messageFrom(event.message.senderId)) setTypists(typing.names());
+          reload();
+        } else if ((event.type === 'outbox' && event.conversationId === id) || event.type === 'synced') {
+          reload();
+        } else if (event.type === 'typing' && event.conversationId === id && event.userId !== me.id) {
+          if (typing.seen(event.userId, event.username, event.isTyping, Date.now()) || event.isTyping) setTypists(typing.names());
+        }
+      },
+      [id, me.id, reload, typing],
+    ),
+  );
+
+  // Read state: everything shown is read.
+  const lastSeq = messages.at(-1)?.seq ?? 0;
+  const myCursor = conversation.members.find((m) => m.id === me.id)?.lastReadSeq ?? 0;
+  useEffect(() => {
+    if (lastSeq > myCursor) backend.markRead(id, lastSeq).catch(() => {});
+  }, [id, lastSeq, myCursor]);
+
+  // Keep the newest message in view unless the user scrolled up.
+  useEffect(() => {
+    const list = listRef.current;
+    if (list && stickToBottom.current) list.scrollTop = list.scrollHeight;
+  }, [messages, pending, typists]);
+
+  async function loadOlder() {
+    const oldest = messages[0]?.seq;
+    if (!oldest) return setHasOlder(false);
+    const cached = await backend.messages(id, oldest, PAGE);
+    if (cached.length === 0) {
+      const more = await backend.loadOlder(id, oldest).catch(() => true);
+      setHasOlder(more);
+    }
+    messagesCount.current += PAGE;
+    stickToBottom.current = false;
+    reload();
+  }
+
+  const days = useMemo(() => groupTimeline(messages, pending, me, Date.now()), [messages, pending, me]);
+  const others = conversation.members.filter((m) => m.id !== me.id);
+  const otherCursor = conversation.kind === 'direct' ? (others[0]?.lastReadSeq ?? 0) : 0;
+  const myLastSent = [...messages].reverse().find((m) => m.senderId === me.id);
+  const pins = messages.filter((m) => m.pinned);
+  const act = (p: Promise<unknown>) => p.catch((e) => setError(e.message));
+
+  return (
+    <section className="chat" data-testid="chat">
+      <header className="chat-header">
+        <div>
+          <h2 data-testid="chat-title">{conversationName(conversation, me.id)}</h2>
+          <small data-testid="chat-presence">
+            {conversation.kind === 'direct'
+              ? others[0]?.online ? 'online' : 'offline'
+              : `${others.filter((m) => m.online).length + 1} of ${conversation.members.length} online`}
+          </small>
+        </div>
+        <div>
+          <button className="link" onClick={() => setShowPins(!showPins)} data-testid="pins-toggle">📌 {pins.length}</button>
+          <button className="link" onClick={() => act(backend.setMuted(id, !muted).then(() => setMuted(!muted)))} data-testid="mute">
+            {muted ? 'Unmute' : 'Mute'}
+          </button>
+        </div>
+      </header>
+      {showPins && (
+        <div className="pins" data-testid="pins">
+          {pins.length === 0 ? <p className="hint">No pinned messages.</p> : pins.map((m) => (
+            <div key={m.id} className="pin">📌 <b>{m.senderUsername}</b>: {m.content}</div>
+          ))}
+        </div>
+      )}
+      {error && <p className="error" onClick={() => setError('')} data-testid="chat-error">{error}</p>}
+      <div className="messages" ref={listRef} data-testid="messages"
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+        }}>
+        {hasOlder && messages.length >= PAGE && <button className="link older" onClick={loadOlder}>Load older messages</button>}
+        {days.map((day) => (
+          <div key={day.day}>
+            <div className="day">{day.label}</div>
+            {day.groups.map((group, gi) => (
+              <div key={gi} className={group.senderId === me.id ? 'group mine' : 'group'}>
+                <div className="sender">{group.senderName}</div>
+                {group.items.map((item) =>
+                  item.kind === 'message' ? (
+                    <MessageView key={item.message.id} message={item.message} me={me}
+                      seen={item.message.id === myLastSent?.id && otherCursor >= item.message.seq} onError={setError} />
+                  ) : (
+                    <PendingView key={item.pending.clientMsgId} pending={item.pending} />
+                  ),
+                )}
+              </div>
+            ))}
+          </div>
+        ))}
+      </div>
+      <div className="typing" data-testid="typing">{typingText(typists)}</div>
+      <Composer conversationId={id} onError={setError} onSent={() => (stickToBottom.current = true)} />
+    </section>
+  );
+}
+
+function MessageView({ message, me, seen, onError }: {
+  message: Message; me: User; seen: boolean; onError: (e: string) => void;
+}) {
+  const [menu, setMenu] = useState(false);
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(message.content ?? '');
+  const mine = message.senderId === me.id;
+  const act = (p: Promise<unknown>) => p.catch((e) => onError(e.message)).finally(() => setMenu(false));
+
+  if (message.deletedAt) {
+    return <div className="message deleted" data-testid="message" data-id={message.id} data-deleted="true">Message deleted</div>;
+  }
+  if (message.type === 'call') {
+    return <div className="message call" data-testid="message" data-id={message.id}>📞 {message.content}</div>;
+  }
+  const chips = reactionChips(message.reactions, me.id);
+  return (
+    <div className={message.pinned ? 'message pinned' : 'message'} data-testid="message" data-id={message.id}
+      data-content={message.content ?? ''} onMouseLeave={() => setMenu(false)}>
+      {editing ? (
+        <textarea className="edit" value={draft} autoFocus data-testid="edit-input" onChange={(e) => setDraft(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Escape') setEditing(false);
+            if (e.key === 'Enter' && !e.shiftKey) {
+              e.preventDefault();
+              act(backend.editMessage(message.id, draft)).then(() => setEditing(false));
+            }
+          }} />
+      ) : (
+        <span className="content" data-testid="content">{message.content}</span>
+      )}
+      <span className="meta">
+        {message.pinned && <span title="pinned">📌 </span>}
+        {formatTime(message.timestamp)}
+        {message.editedAt && <span className="edited" data-testid="edited"> · edited</span>}
+        {seen && <span className="seen" data-testid="seen"> · Seen</span>}
+      </span>
+      <button className="menu-button" onClick={() => setMenu(!menu)} data-testid="message-menu" aria-label="Message actions">⋯</button>
+      {menu && (
+        <div className="menu" data-testid="menu">
+          <div className="emoji-picker">
+            {QUICK_EMOJI.map((emoji) => {
+              const { add } = toggleAction(message.reactions, emoji, me.id);
+              return <button key={emoji} onClick={() => act(backend.react(message.id, emoji, add))} data-testid={`react-${emoji}`}>{emoji}</button>;
+            })}
+          </div>
+          {mine && <button onClick={() => { setDraft(message.content ?? ''); setEditing(true); setMenu(false); }} data-testid="edit">Edit</button>}
+          {mine && <button onClick={() => act(backend.deleteMessage(message.id))} data-testid="delete">Delete</button>}
+          <button onClick={() => act(backend.pin(message.id, !message.pinned))} data-testid="pin">{message.pinned ? 'Unpin' : 'Pin'}</button>
+          <button onClick={() => act(navigator.clipboard.writeText(message.content ?? ''))}>Copy</button>
+        </div>
+      )}
+      {chips.length > 0 && (
+        <div className="chips">
+          {chips.map((chip) => (
+            <button key={chip.emoji} className={chip.mine ? 'chip mine' : 'chip'} data-testid="chip" data-emoji={chip.emoji}
+              onClick={() => act(backend.react(message.id, chip.emoji, !chip.mine))}>
+              {chip.emoji} {chip.count}
+            </button>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function PendingView({ pending }: { pending: Pending }) {
+  return (
+    <div className={pending.error ? 'message failed' : 'message pending'} data-testid="pending" data-content={pending.content}>
+      <span className="content">{pending.content}</span>
+      {pending.error ? (
+        <span className="meta error">
+          Not sent: {pending.error.message}{' '}
+          <button className="link" onClick={() => backend.retryMessage(pending.clientMsgId)} data-testid="retry">Retry</button>
+          <button className="link" onClick={() => backend.discardMessage(pending.clientMsgId)}>Discard</button>
+        </span>
+      ) : (
+        <span className="meta">sending…</span>
+      )}
+    </div>
+  );
+}
+
+function Composer({ conversationId, onError, onSent }: {
+  conversationId: number; onError: (e: string) => void; onSent: () => void;
+}) {
+  const [text, setText] = useState('');
+  const lastTypingSent = useRef(0);
+  const idleTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+
+  const stopTyping = useCallback(() => {
+    clearTimeout(idleTimer.current);
+    if (lastTypingSent.current) {
+      lastTypingSent.current = 0;
+      backend.setTyping(conversationId, false);
+    }
+  }, [conversationId]);
+  useEffect(() => stopTyping, [stopTyping]);
+
+  function changed(value: string) {
+    setText(value);
+    if (!value.trim()) return stopTyping();
+    const now = Date.now();
+    if (now - lastTypingSent.current > TYPING_REPEAT_MS) {
+      lastTypingSent.current = now;
+      backend.setTyping(conversationId, true);
+    }
+    clearTimeout(idleTimer.current);
+    idleTimer.current = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function keyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
+    if (e.key !== 'Enter' || e.shiftKey) return;
+    e.preventDefault();
+    const content = text.trim();
+    if (!content) return;
+    stopTyping();
+    setText('');
+    onSent();
+    backend.sendMessage(conversationId, content).catch((err) => {
+      setText(content);
+      onError(err.message);
+    });
+  }
+
+  return (
+    <textarea className="composer" placeholder="Write a message — Enter sends, Shift+Enter for a new line" value={text}
+      onChange={(e) => changed(e.target.value)} onKeyDown={keyDown} rows={2} data-testid="composer" />
+  );
+}

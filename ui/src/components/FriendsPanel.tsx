@@ -1,0 +1,74 @@
+import { useCallback, useEffect, useState } from 'react';
+
+import { useBackendEvents } from '../App';
+import { backend } from '../backend';
+import type { ClientEvent, Friend, FriendRequests, Id, User } from '../types';
+
+/** Search users, send/accept/decline requests, see friends and their presence, start a chat. */
+export function FriendsPanel({ onChat }: { onChat: (friendId: Id) => void }) {
+  const [friends, setFriends] = useState<Friend[]>([]);
+  const [requests, setRequests] = useState<FriendRequests>({ incoming: [], outgoing: [] });
+  const [query, setQuery] = useState('');
+  const [results, setResults] = useState<User[]>([]);
+  const [error, setError] = useState('');
+
+  const refresh = useCallback(() => {
+    backend.friends().then(setFriends).catch((e) => setError(e.message));
+    backend.friendRequests().then(setRequests).catch(() => {});
+  }, []);
+  useEffect(refresh, [refresh]);
+  useBackendEvents(
+    useCallback((event: ClientEvent) => {
+      if (event.type === 'friendsChanged' || event.type === 'presence' || event.type === 'synced') refresh();
+    }, [refresh]),
+  );
+
+  useEffect(() => {
+    const prefix = query.trim();
+    if (!prefix) return setResults([]);
+    const timer = setTimeout(() => backend.searchUsers(prefix).then(setResults).catch(() => setResults([])), 200);
+    return () => clearTimeout(timer);
+  }, [query]);
+
+  const act = (action: Promise<unknown>) => action.then(refresh).catch((e) => setError(e.message));
+
+  return (
+    <div className="friends" data-testid="friends-panel">
+      <input placeholder="Find people by username" value={query} onChange={(e) => setQuery(e.target.value)} data-testid="user-search" />
+      {results.map((u) => (
+        <div className="row" key={u.id}>
+          <span>{u.displayName} <small>@{u.username}</small></span>
+          <button onClick={() => act(backend.requestFriend(u.username)).then(() => setQuery(''))} data-testid={`add-${u.username}`}>Add</button>
+        </div>
+      ))}
+      {error && <p className="error" onClick={() => setError('')}>{error}</p>}
+      {requests.incoming.length > 0 && <h3>Requests</h3>}
+      {requests.incoming.map((r) => (
+        <div className="row" key={r.id} data-testid={`request-${r.from.username}`}>
+          <span>{r.from.displayName}</span>
+          <span>
+            <button onClick={() => act(backend.acceptFriend(r.id))} data-testid={`accept-${r.from.username}`}>Accept</button>
+            <button className="link" onClick={() => act(backend.declineFriend(r.id))}>Decline</button>
+          </span>
+        </div>
+      ))}
+      {requests.outgoing.map((r) => (
+        <div className="row muted" key={r.id}>
+          <span>{r.to.displayName} — request sent</span>
+          <button className="link" onClick={() => act(backend.declineFriend(r.id))}>Cancel</button>
+        </div>
+      ))}
+      <h3>Friends</h3>
+      {friends.length === 0 && <p className="hint">No friends yet.</p>}
+      {friends.map((f) => (
+        <div className="row" key={f.id} data-testid={`friend-${f.username}`}>
+          <span><span className={f.online ? 'dot on' : 'dot'} /> {f.displayName}</span>
+          <span>
+            <button onClick={() => onChat(f.id)} data-testid={`chat-${f.username}`}>Chat</button>
+            <button className="link" onClick={() => act(backend.removeFriend(f.id))}>Remove</button>
+          </span>
+        </div>
+      ))}
+    </div>
+  );
+}
