@@ -236,6 +236,18 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     await messageElement(alice, 'back online');
   });
 
+  it('creates a group conversation that both see', async () => {
+    await click(alice, 'tab-friends');
+    await click(alice, `pick-${bobName}`);
+    await type(alice, 'group-title', 'Team');
+    await click(alice, 'create-group');
+    await waitFor('the group open on alice', async () => (await (await el(alice, 'chat-title')).getText()) === 'Team');
+    await send(alice, 'welcome to the team');
+    await waitFor('the group on bob', async () => (await bob.$('[data-testid^="conversation-"][data-name="Team"]')).isExisting());
+    await (await bob.$('[data-testid^="conversation-"][data-name="Team"]')).click();
+    await messageElement(bob, 'welcome to the team');
+  });
+
   it('shows the other user offline when their app quits', async () => {
     await bob.deleteSession();
     bob = undefined;

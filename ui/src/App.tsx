@@ -74,6 +74,12 @@ export function App() {
     ),
   );
 
+  function openNew(conversation: Conversation) {
+    refreshConversations();
+    setPanel('chats');
+    setOpenId(conversation.id);
+  }
+
   if (session === undefined) return <div className="splash">Confab</div>;
   if (session === null) return <Login onSignedIn={() => backend.session().then(setSession)} />;
 
@@ -95,12 +101,8 @@ export function App() {
             <Sidebar conversations={conversations} me={session.user.id} openId={openId} onOpen={setOpenId} />
           ) : (
             <FriendsPanel
-              onChat={async (friendId) => {
-                const conversation = await backend.createConversation([friendId]);
-                refreshConversations();
-                setPanel('chats');
-                setOpenId(conversation.id);
-              }}
+              onChat={async (friendId) => openNew(await backend.createConversation([friendId]))}
+              onGroup={async (memberIds, title) => openNew(await backend.createConversation(memberIds, title))}
             />
           )}
         </aside>

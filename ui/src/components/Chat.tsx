@@ -75,23 +75,37 @@ export function Chat({ conversation, me }: { conversation: Conversation; me: Use
     if (lastSeq > myCursor) backend.markRead(id, lastSeq).catch(() => {});
   }, [id, lastSeq, myCursor]);
 
-  // Keep the newest message in view unless the user scrolled up.
+  // Keep the newest message in view unless the user scrolled up; after loading older messages, keep
+  // the message that was at the top where it was.
+  const keepFromBottom = useRef<number | null>(null);
   useEffect(() => {
     const list = listRef.current;
-    if (list && stickToBottom.current) list.scrollTop = list.scrollHeight;
+    if (!list) return;
+    if (keepFromBottom.current !== null) {
+      list.scrollTop = list.scrollHeight - keepFromBottom.current;
+      keepFromBottom.current = null;
+    } else if (stickToBottom.current) {
+      list.scrollTop = list.scrollHeight;
+    }
   }, [messages, pending, typists]);
 
+  const loadingOlder = useRef(false);
   async function loadOlder() {
     const oldest = messages[0]?.seq;
     if (!oldest) return setHasOlder(false);
-    const cached = await backend.messages(id, oldest, PAGE);
-    if (cached.length === 0) {
-      const more = await backend.loadOlder(id, oldest).catch(() => true);
-      setHasOlder(more);
+    loadingOlder.current = true;
+    try {
+      // The cache first; the server when the cache has nothing older.
+      const cached = await backend.messages(id, oldest, PAGE);
+      if (cached.length === 0) setHasOlder(await backend.loadOlder(id, oldest).catch(() => true));
+      messagesCount.current += PAGE;
+      stickToBottom.current = false;
+      const list = listRef.current;
+      if (list) keepFromBottom.current = list.scrollHeight - list.scrollTop;
+      await reload();
+    } finally {
+      loadingOlder.current = false;
     }
-    messagesCount.current += PAGE;
-    stickToBottom.current = false;
-    reload();
   }
 
   const days = useMemo(() => groupTimeline(messages, pending, me, Date.now()), [messages, pending, me]);
@@ -131,6 +145,8 @@ export function Chat({ conversation, me }: { conversation: Conversation; me: Use
         onScroll={(e) => {
           const el = e.currentTarget;
           stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+          // Older pages load as the user scrolls to the top.
+          if (el.scrollTop < 30 && hasOlder && messages.length >= PAGE && !loadingOlder.current) loadOlder();
         }}>
         {hasOlder && messages.length >= PAGE && <button className="link older" onClick={loadOlder}>Load older messages</button>}
         {days.map((day) => (

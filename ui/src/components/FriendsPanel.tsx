@@ -5,12 +5,17 @@ import { backend } from '../backend';
 import type { ClientEvent, Friend, FriendRequests, Id, User } from '../types';
 
 /** Search users, send/accept/decline requests, see friends and their presence, start a chat. */
-export function FriendsPanel({ onChat }: { onChat: (friendId: Id) => void }) {
+export function FriendsPanel({ onChat, onGroup }: {
+  onChat: (friendId: Id) => void;
+  onGroup: (memberIds: Id[], title: string) => Promise<void>;
+}) {
   const [friends, setFriends] = useState<Friend[]>([]);
   const [requests, setRequests] = useState<FriendRequests>({ incoming: [], outgoing: [] });
   const [query, setQuery] = useState('');
   const [results, setResults] = useState<User[]>([]);
   const [error, setError] = useState('');
+  const [groupTitle, setGroupTitle] = useState('');
+  const [groupMembers, setGroupMembers] = useState<Set<Id>>(new Set());
 
   const refresh = useCallback(() => {
     backend.friends().then(setFriends).catch((e) => setError(e.message));
@@ -62,13 +67,33 @@ export function FriendsPanel({ onChat }: { onChat: (friendId: Id) => void }) {
       {friends.length === 0 && <p className="hint">No friends yet.</p>}
       {friends.map((f) => (
         <div className="row" key={f.id} data-testid={`friend-${f.username}`}>
-          <span><span className={f.online ? 'dot on' : 'dot'} /> {f.displayName}</span>
+          <label className="pick" title="Add to a new group">
+            <input type="checkbox" checked={groupMembers.has(f.id)} data-testid={`pick-${f.username}`}
+              onChange={() => {
+                const next = new Set(groupMembers);
+                if (!next.delete(f.id)) next.add(f.id);
+                setGroupMembers(next);
+              }} />
+            <span className={f.online ? 'dot on' : 'dot'} /> {f.displayName}
+          </label>
           <span>
             <button onClick={() => onChat(f.id)} data-testid={`chat-${f.username}`}>Chat</button>
             <button className="link" onClick={() => act(backend.removeFriend(f.id))}>Remove</button>
           </span>
         </div>
       ))}
+      {groupMembers.size > 0 && (
+        <form className="new-group" data-testid="new-group" onSubmit={(e) => {
+          e.preventDefault();
+          act(onGroup([...groupMembers], groupTitle).then(() => {
+            setGroupMembers(new Set());
+            setGroupTitle('');
+          }));
+        }}>
+          <input placeholder="Group name" value={groupTitle} onChange={(e) => setGroupTitle(e.target.value)} data-testid="group-title" />
+          <button type="submit" disabled={!groupTitle.trim()} data-testid="create-group">New group ({groupMembers.size + 1})</button>
+        </form>
+      )}
     </div>
   );
 }
