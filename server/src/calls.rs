@@ -43,6 +43,11 @@ impl Call {
     fn involves(&self, user: UserId) -> bool {
         self.caller.id == user || self.callee == user
     }
+    /// Where the callee is reached: the answering device, or every device while it rings.
+    fn callee_room(&self) -> String {
+        self.callee_sid.map_or_else(|| user_room(self.callee), |sid| sid.to_string())
+    }
+
     fn duration_ms(&self) -> i64 {
         self.answered_at.map_or(0, |t| t.elapsed().as_millis() as i64)
     }
@@ -208,18 +213,14 @@ pub async fn relay_ice(state: &AppState, me: &AuthUser, request: IceCandidate) -
         return Err(Error::refused(ErrorCode::TooLarge, "ICE candidate too large"));
     }
     // The other party's device in the call; all the callee's devices while it still rings.
-    let target: Result<String> = {
+    let target = {
         let calls = state.calls.lock();
         let call = calls.get(&request.call_id).filter(|c| c.involves(me.user.id)).ok_or_else(call_not_found)?;
-        Ok(if call.caller.id == me.user.id {
-            call.callee_sid.map_or_else(|| user_room(call.callee), |sid| sid.to_string())
-        } else {
-            call.caller_sid.to_string()
-        })
+        if call.caller.id == me.user.id { call.callee_room() } else { call.caller_sid.to_string() }
     };
     let relayed =
         IceCandidateRelayed { call_id: request.call_id, from_user_id: me.user.id, candidate: request.candidate };
-    state.hub.to_rooms(vec![target?], events::ICE_CANDIDATE, &relayed).await;
+    state.hub.to_rooms(vec![target], events::ICE_CANDIDATE, &relayed).await;
     Ok(())
 }
 
@@ -243,8 +244,7 @@ pub async fn socket_gone(state: &AppState, sid: Sid) {
 /// Tells every device involved that the call ended, and records it in the conversation.
 async fn finish(state: &AppState, call_id: &str, call: Call, reason: CallEndReason, outcome: CallOutcome) {
     let ended = CallEnded { call_id: call_id.to_owned(), reason, duration_ms: call.duration_ms() };
-    let callee_target = call.callee_sid.map_or_else(|| user_room(call.callee), |sid| sid.to_string());
-    state.hub.to_rooms(vec![call.caller_sid.to_string(), callee_target], events::CALL_ENDED, &ended).await;
+    state.hub.to_rooms(vec![call.caller_sid.to_string(), call.callee_room()], events::CALL_ENDED, &ended).await;
     record(state, call_id, &call, outcome).await;
 }
 
