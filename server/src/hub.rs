@@ -78,6 +78,11 @@ impl Hub {
         }
     }
 
+    /// True if the socket is connected to this node.
+    pub fn is_connected_here(&self, sid: Sid) -> bool {
+        self.io.get_socket(sid).is_some()
+    }
+
     /// Disconnects every socket (at shutdown).
     pub async fn close(&self) {
         self.io.close().await;

@@ -120,6 +120,7 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 state.limits.forget_idle();
+                presence::sweep(&state).await;
             }
         })
     };

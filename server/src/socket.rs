@@ -6,10 +6,8 @@
 use std::future::Future;
 use std::time::Instant;
 
-use confab_protocol::notifications::{
-    CallStarted, MessageAck, OnlineUsers, ReadCursor, TypingAck, UserOffline, UserOnline,
-};
-use confab_protocol::{Ack, error::Empty, events};
+use confab_protocol::notifications::{CallStarted, MessageAck, OnlineUsers, ReadCursor, TypingAck};
+use confab_protocol::{Ack, UserId, error::Empty, events};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
@@ -20,8 +18,7 @@ use socketioxide::socket::Sid;
 use crate::accounts::{self, AuthUser};
 use crate::error::{Error, Result};
 use crate::hub::{token_room, user_room};
-use crate::store::now_ms;
-use crate::{AppState, calls, messages};
+use crate::{AppState, calls, messages, presence};
 
 #[derive(Deserialize)]
 struct Handshake {
@@ -44,15 +41,16 @@ pub fn register(io: &SocketIo, state: AppState) {
         let state = for_auth.clone();
         async move { authenticate(state, s, handshake.ok()).await }
     };
-    let connected = move |s: SocketRef, Extension(me): Extension<AuthUser>| {
+    let connected = move |s: SocketRef, Extension(contacts): Extension<Contacts>| {
         let state = state.clone();
-        async move { on_connect(state, s, me).await }
+        async move { on_connect(state, s, contacts).await }
     };
     io.ns("/", connected.with(authenticate));
 }
 
-/// Runs before the client is told it is connected: checks the token, joins the rooms and
-/// registers the event handlers, so that no event the client sends right after `connect` is lost.
+/// Runs before the client is told it is connected: checks the token, joins the rooms, registers the
+/// event handlers (so that no event the client sends right after `connect` is lost) and counts the
+/// socket for presence (so that its disconnect can never be handled before its connect).
 async fn authenticate(state: AppState, s: SocketRef, handshake: Option<Handshake>) -> Result<(), Refused> {
     let token = handshake.and_then(|h| h.token).filter(|t| !t.is_empty());
     let Some(token) = token else {
@@ -67,44 +65,27 @@ async fn authenticate(state: AppState, s: SocketRef, handshake: Option<Handshake
         }
     };
     s.join(vec![user_room(me.user.id), token_room(me.token_id), s.id.to_string()]);
+    let user = me.user.clone();
     s.extensions.insert(me);
     register_handlers(&s, &state);
+    let contacts = presence::socket_connected(&state, &user, s.id).await;
+    s.extensions.insert(Contacts(contacts));
     Ok(())
 }
 
-/// After `connect` reached the client: presence.
-async fn on_connect(state: AppState, s: SocketRef, me: AuthUser) {
-    let first = state.presence.connect(me.user.id, s.id);
-    if !s.connected() {
-        // Disconnected before we got here: undo, the disconnect handler may already have run.
-        state.presence.disconnect(me.user.id, s.id);
-        return;
-    }
-    let related = match state.store.related_user_ids(me.user.id).await {
-        Ok(related) => related,
-        Err(e) => {
-            tracing::error!(error = %e, "loading contacts for presence failed");
-            Vec::new()
-        }
-    };
-    let online = OnlineUsers { user_ids: state.presence.online_among(&related) };
+/// The user's contacts when the socket connected, for its `onlineUsers`.
+#[derive(Clone)]
+struct Contacts(Vec<UserId>);
+
+/// After `connect` reached the client: who is online among its contacts.
+async fn on_connect(state: AppState, s: SocketRef, Contacts(contacts): Contacts) {
+    let online = OnlineUsers { user_ids: state.presence.online_among(&contacts) };
     s.emit(events::ONLINE_USERS, &online).ok();
-    if first {
-        let event = UserOnline { user_id: me.user.id, username: me.user.username.clone() };
-        state.hub.to_users(&related, None, events::USER_ONLINE, &event).await;
-    }
 }
 
 async fn on_disconnect(state: AppState, s: SocketRef, me: AuthUser) {
     calls::socket_gone(&state, s.id).await;
-    if state.presence.disconnect(me.user.id, s.id) {
-        let last_seen = now_ms();
-        if let Err(e) = state.store.set_last_seen(me.user.id, last_seen).await {
-            tracing::warn!(error = %e, "storing last seen failed");
-        }
-        let related = state.store.related_user_ids(me.user.id).await.unwrap_or_default();
-        state.hub.to_users(&related, None, events::USER_OFFLINE, &UserOffline { user_id: me.user.id, last_seen }).await;
-    }
+    presence::socket_disconnected(&state, me.user.id, s.id).await;
 }
 
 fn register_handlers(s: &SocketRef, state: &AppState) {
