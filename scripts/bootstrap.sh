@@ -13,7 +13,7 @@ as_root() {
 # for the end-to-end tests a virtual display, a session bus and WebKit's WebDriver.
 packages=(build-essential pkg-config curl ca-certificates file libssl-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-  xvfb xauth dbus-x11 webkit2gtk-driver fonts-noto-color-emoji)
+  xvfb xauth dbus-x11 webkit2gtk-driver fonts-noto-color-emoji dunst)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -24,6 +24,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}"
   as_root apt-get update -q
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The UI's build tools need Node.js 20.19 or newer (Debian 12's own nodejs is 18).
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "bootstrap: Node.js $(node --version) is too old; install Node.js 20.19+ (e.g. from https://nodejs.org or NodeSource) and run again" >&2
+  exit 1
 fi
 
 # Rust, through rustup, if the machine has none.

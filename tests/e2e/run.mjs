@@ -5,7 +5,7 @@
 // Env: CONFAB_DESKTOP_BIN, CONFAB_SERVER_BIN (defaults: target/debug/...), SCREENSHOTS_DIR (where
 // screenshots go; default a temp dir).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -32,13 +32,26 @@ function freePort() {
   });
 }
 
+// Each child leads its own process group, so that stopping it also stops what it started
+// (tauri-driver starts WebKitWebDriver, which starts the app).
 function start(cmd, args, env = {}) {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   child.output = '';
   child.stdout.on('data', (d) => (child.output += d));
   child.stderr.on('data', (d) => (child.output += d));
   children.push(child);
   return child;
+}
+
+function stop(child, signal = 'SIGKILL') {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+  // Grandchildren may hold the pipes open; stop reading them so this process can exit.
+  child.stdout.destroy();
+  child.stderr.destroy();
 }
 
 async function waitFor(what, check, timeout = WAIT) {
@@ -69,7 +82,7 @@ async function startServer() {
 }
 async function killServer() {
   const exited = new Promise((r) => server.once('exit', r));
-  server.kill('SIGKILL');
+  stop(server);
   await exited;
 }
 
@@ -85,6 +98,7 @@ async function openApp(name) {
     XDG_CONFIG_HOME: join(home, 'config'),
     XDG_CACHE_HOME: join(home, 'cache'),
     NO_AT_BRIDGE: '1',
+    GTK_A11Y: 'none',
   });
   await waitFor(`tauri-driver for ${name}`, async () => {
     const r = await fetch(`http://127.0.0.1:${port}/status`).catch(() => null);
@@ -135,6 +149,16 @@ async function messageElement(app, content) {
   });
 }
 
+/** System notifications shown so far, from the notification daemon (dunst, D-Bus activated). */
+function notifications() {
+  try {
+    const history = JSON.parse(execFileSync('dunstctl', ['history'], { encoding: 'utf8' }));
+    return history.data.flat().map((n) => ({ summary: n.summary?.data, body: n.body?.data }));
+  } catch {
+    return [];
+  }
+}
+
 let alice;
 let bob;
 const suffix = Math.random().toString(36).slice(2, 7);
@@ -149,7 +173,7 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
 
   after(async () => {
     for (const app of [alice, bob]) await app?.deleteSession().catch(() => {});
-    for (const child of children) child.kill('SIGKILL');
+    for (const child of children) stop(child);
   });
 
   it('registers two users, who befriend each other and open a direct chat', async () => {
@@ -244,6 +268,9 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     await waitFor('the group open on alice', async () => (await (await el(alice, 'chat-title')).getText()) === 'Team');
     await send(alice, 'welcome to the team');
     await waitFor('the group on bob', async () => (await bob.$('[data-testid^="conversation-"][data-name="Team"]')).isExisting());
+    // Bob has the direct chat open, so a message in the group raises a system notification.
+    await waitFor('a notification on bob', () =>
+      notifications().some((n) => n.summary === aliceName && n.body === 'welcome to the team'));
     await (await bob.$('[data-testid^="conversation-"][data-name="Team"]')).click();
     await messageElement(bob, 'welcome to the team');
   });
@@ -258,6 +285,6 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
 });
 
 process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
+  for (const child of children) stop(child);
   console.log(`screenshots in ${shots}`);
 });
