@@ -107,6 +107,14 @@ impl Cache {
         Ok(conversations)
     }
 
+    pub async fn has_conversation(&self, conversation_id: ConversationId) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = $1")
+            .bind(conversation_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn set_muted(&self, conversation_id: ConversationId, muted: bool) -> Result<()> {
         sqlx::query("UPDATE conversations SET muted = $2 WHERE id = $1")
             .bind(conversation_id)

@@ -552,9 +552,7 @@ impl Client {
         match name {
             events::MESSAGE_RECEIVED => {
                 let message: Message = parse(data)?;
-                let known =
-                    self.cache()?.conversations(self.me()?.id).await?.iter().any(|c| c.id == message.conversation_id);
-                if !known {
+                if !self.cache()?.has_conversation(message.conversation_id).await? {
                     self.refresh_conversations().await?;
                 }
                 let seq = message.seq.max(message.updated_seq);
