@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use confab_client::api::Api;
 use futures_util::FutureExt;
 use rust_socketio::Payload;
 use rust_socketio::asynchronous::ClientBuilder;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::main]
 async fn main() {
@@ -26,51 +27,18 @@ async fn main() {
     let (router, state) = confab_server::app(config, store);
     tokio::spawn(confab_server::serve(listener, router, state, std::future::pending()));
 
-    let http = reqwest::Client::new();
-    let mut tokens = Vec::new();
-    for name in ["ack_a", "ack_b"] {
-        let body: Value = http
-            .post(format!("{url}/api/auth/register"))
-            .json(&json!({"username": name, "password": "password123"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        tokens.push((body["token"].as_str().unwrap().to_owned(), body["user"]["id"].as_i64().unwrap()));
-    }
-    let auth = |i: usize| format!("Bearer {}", tokens[i].0);
-    let request: Value = http
-        .post(format!("{url}/api/friends/requests"))
-        .header("authorization", auth(0))
-        .json(&json!({"username": "ack_b"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let request_id = request["request"]["id"].as_i64().unwrap();
-    http.post(format!("{url}/api/friends/requests/{request_id}/accept"))
-        .header("authorization", auth(1))
-        .send()
-        .await
-        .unwrap();
-    let conversation: Value = http
-        .post(format!("{url}/api/messages/conversations"))
-        .header("authorization", auth(0))
-        .json(&json!({"participantIds": [tokens[1].1]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let conversation = conversation["conversation"]["id"].as_i64().unwrap();
+    // Two friends with a direct conversation, through the client core's REST API.
+    let a = Api::new(&url, None).register("ack_a", "password123", None).await.unwrap();
+    let b = Api::new(&url, None).register("ack_b", "password123", None).await.unwrap();
+    let (api_a, api_b) = (Api::new(&url, Some(a.token.clone())), Api::new(&url, Some(b.token.clone())));
+    api_a.request_friend("ack_b").await.unwrap();
+    let request = api_b.friend_requests().await.unwrap().incoming.remove(0);
+    api_b.accept_friend(request.id).await.unwrap();
+    let conversation = api_a.create_conversation(vec![b.user.id], None).await.unwrap().id;
+    let token = a.token;
 
     // rust_socketio: callbacks compare the clientMsgId in the ack with the one sent.
-    let client = ClientBuilder::new(url.as_str()).auth(json!({"token": tokens[0].0})).connect().await.unwrap();
+    let client = ClientBuilder::new(url.as_str()).auth(json!({"token": token})).connect().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (matched, wrong) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     for i in 0..in_flight {
@@ -101,7 +69,7 @@ async fn main() {
 
     // confab_client::socketio: the same workload.
     let (connection, _events) =
-        confab_client::socketio::connect(&url, json!({"token": tokens[0].0}), Duration::from_secs(5)).await.unwrap();
+        confab_client::socketio::connect(&url, json!({"token": token}), Duration::from_secs(5)).await.unwrap();
     let tasks: Vec<_> = (0..in_flight)
         .map(|i| {
             let connection = connection.clone();
