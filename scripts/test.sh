@@ -24,6 +24,20 @@ echo "== cargo build and test"
 cargo build --locked -p confab-server -p confab-desktop
 cargo test --workspace --locked
 
+echo "== the server suite again, on PostgreSQL"
+# Each test creates (and drops) its own database on this server. CI requires it; elsewhere it is
+# skipped, loudly, when no PostgreSQL answers.
+export CONFAB_TEST_POSTGRES="${CONFAB_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+if pg_isready -q -d "$CONFAB_TEST_POSTGRES/postgres" 2>/dev/null; then
+  cargo test --locked -p confab-server --test server
+elif [ -n "${CONFAB_REQUIRE_POSTGRES:-}" ]; then
+  echo "no PostgreSQL at $CONFAB_TEST_POSTGRES" >&2
+  exit 1
+else
+  echo "SKIPPED: no PostgreSQL at $CONFAB_TEST_POSTGRES (set CONFAB_TEST_POSTGRES to run the server suite on it)" >&2
+fi
+unset CONFAB_TEST_POSTGRES
+
 echo "== JavaScript socket.io-client suite"
 npm run test:js
 

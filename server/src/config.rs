@@ -17,7 +17,8 @@ pub struct Config {
     /// Directory for the embedded SQLite database (`confab.db`).
     #[arg(long, env = "CONFAB_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// Database URL; defaults to SQLite at `<data-dir>/confab.db`.
+    /// Database URL: `postgres://user@host/db` for PostgreSQL (several nodes), or `sqlite://path`;
+    /// defaults to SQLite at `<data-dir>/confab.db`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
     /// Rate limits: empty for the defaults, `off`, or `name=PER_SECOND:BURST,...` (see docs/protocol.md).

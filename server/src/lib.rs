@@ -1,5 +1,5 @@
 //! `confab-server`: Confab's self-hostable messaging server — REST and Socket.IO on one port,
-//! persisted in SQLite.
+//! persisted in SQLite (embedded, the default) or PostgreSQL.
 //!
 //! # Layout
 //! - [`config`]: command line / environment ([`Config`]).

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use confab_protocol::{Conversation, ConversationId, ConversationKind, Member, Seq, User, UserId};
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
-use super::{Store, is_unique_violation, messages::latest_messages, now_ms};
+use super::{Store, fetch_in, is_unique_violation, messages::latest_messages, now_ms};
 use crate::error::{Error, Result};
 
 /// The key that makes a direct conversation unique per pair of users.
@@ -101,16 +101,14 @@ impl Store {
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
 
         let mut members: HashMap<i64, Vec<Member>> = HashMap::new();
-        let mut query = sqlx::QueryBuilder::new(
+        let member_rows: Vec<(i64, i64, String, String, i64)> = fetch_in(
+            &mut conn,
             "SELECT m.conversation_id, u.id, u.username, u.display_name, m.last_read_seq
-             FROM conversation_members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id IN (",
-        );
-        let mut list = query.separated(", ");
-        for id in &ids {
-            list.push_bind(*id);
-        }
-        query.push(") ORDER BY m.conversation_id, u.username");
-        let member_rows: Vec<(i64, i64, String, String, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
+             FROM conversation_members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id IN ({ids})
+             ORDER BY m.conversation_id, u.username",
+            &ids,
+        )
+        .await?;
         for (conversation_id, id, username, display_name, last_read_seq) in member_rows {
             members.entry(conversation_id).or_default().push(Member {
                 user: User { id, username, display_name },
@@ -185,7 +183,7 @@ impl Store {
     }
 }
 
-pub(super) async fn member_ids(conn: &mut SqliteConnection, conversation_id: ConversationId) -> Result<Vec<UserId>> {
+pub(super) async fn member_ids(conn: &mut AnyConnection, conversation_id: ConversationId) -> Result<Vec<UserId>> {
     Ok(sqlx::query_scalar("SELECT user_id FROM conversation_members WHERE conversation_id = $1 ORDER BY user_id")
         .bind(conversation_id)
         .fetch_all(conn)
@@ -193,7 +191,7 @@ pub(super) async fn member_ids(conn: &mut SqliteConnection, conversation_id: Con
 }
 
 async fn insert_conversation(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     kind: &str,
     title: Option<&str>,
     key: Option<&str>,

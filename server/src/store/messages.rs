@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use confab_protocol::{CallRecord, ConversationId, Message, MessageId, MessageType, Seq, UserId};
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::conversations::member_ids;
-use super::{Store, now_ms};
+use super::{Store, fetch_in, now_ms};
 use crate::error::{Error, Result};
 
 const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.seq, m.updated_seq, m.sender_id, u.username, m.kind,
@@ -109,18 +109,15 @@ impl Store {
             return Err(Error::not_found("conversation"));
         }
         if let Some(client_msg_id) = client_msg_id {
-            let existing: Option<(i64, i64)> =
-                sqlx::query_as("SELECT id, conversation_id FROM messages WHERE sender_id = $1 AND client_msg_id = $2")
+            let existing: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM messages WHERE sender_id = $1 AND client_msg_id = $2")
                     .bind(sender_id)
                     .bind(client_msg_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            if let Some((id, existing_conversation)) = existing {
-                if existing_conversation != conversation_id {
-                    return Err(Error::conflict("this clientMsgId was already used in another conversation"));
-                }
-                let message = load_message(&mut tx, id).await?;
-                return Ok(SendOutcome { message, created: false, members });
+            if existing.is_some() {
+                tx.rollback().await?;
+                return self.resend(conversation_id, sender_id, client_msg_id, members).await;
             }
         }
         let now = now_ms();
@@ -130,7 +127,7 @@ impl Store {
             MessageType::Text => "text",
             MessageType::Call => "call",
         };
-        let id: i64 = sqlx::query_scalar(
+        let id: Result<i64, sqlx::Error> = sqlx::query_scalar(
             "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
              VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
@@ -143,10 +140,45 @@ impl Store {
         .bind(call_json)
         .bind(now)
         .fetch_one(&mut *tx)
-        .await?;
+        .await;
+        let id = match id {
+            Ok(id) => id,
+            // Two sends of one clientMsgId raced past the check above (PostgreSQL serializes writers of
+            // a conversation only from `next_seq` on): the first one won; this one is its retry.
+            Err(e)
+                if super::is_unique_violation(&e)
+                    && let Some(client_msg_id) = client_msg_id =>
+            {
+                tx.rollback().await?;
+                return self.resend(conversation_id, sender_id, client_msg_id, members).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let message = load_message(&mut tx, id).await?;
         tx.commit().await?;
         Ok(SendOutcome { message, created: true, members })
+    }
+
+    /// The stored message of a repeated `clientMsgId`.
+    async fn resend(
+        &self,
+        conversation_id: ConversationId,
+        sender_id: UserId,
+        client_msg_id: &str,
+        members: Vec<UserId>,
+    ) -> Result<SendOutcome> {
+        let mut conn = self.pool.acquire().await?;
+        let existing: (i64, i64) =
+            sqlx::query_as("SELECT id, conversation_id FROM messages WHERE sender_id = $1 AND client_msg_id = $2")
+                .bind(sender_id)
+                .bind(client_msg_id)
+                .fetch_one(&mut *conn)
+                .await?;
+        if existing.1 != conversation_id {
+            return Err(Error::conflict("this clientMsgId was already used in another conversation"));
+        }
+        let message = load_message(&mut conn, existing.0).await?;
+        Ok(SendOutcome { message, created: false, members })
     }
 
     /// Applies a change on behalf of `user_id`, enforcing who may do what.
@@ -364,7 +396,7 @@ impl Store {
 }
 
 /// Takes the conversation's next seq (the row lock serializes writers of one conversation).
-async fn next_seq(conn: &mut SqliteConnection, conversation_id: ConversationId, activity: bool) -> Result<Seq> {
+async fn next_seq(conn: &mut AnyConnection, conversation_id: ConversationId, activity: bool) -> Result<Seq> {
     let query = if activity {
         sqlx::query_scalar(
             "UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = $2 WHERE id = $1 RETURNING last_seq",
@@ -378,12 +410,12 @@ async fn next_seq(conn: &mut SqliteConnection, conversation_id: ConversationId, 
     query.fetch_optional(conn).await?.ok_or_else(|| Error::not_found("conversation"))
 }
 
-async fn touch(conn: &mut SqliteConnection, message_id: MessageId, seq: Seq) -> Result<()> {
+async fn touch(conn: &mut AnyConnection, message_id: MessageId, seq: Seq) -> Result<()> {
     sqlx::query("UPDATE messages SET updated_seq = $2 WHERE id = $1").bind(message_id).bind(seq).execute(conn).await?;
     Ok(())
 }
 
-async fn load_message(conn: &mut SqliteConnection, message_id: MessageId) -> Result<Message> {
+async fn load_message(conn: &mut AnyConnection, message_id: MessageId) -> Result<Message> {
     let row: MessageRow = sqlx::query_as(sqlx::AssertSqlSafe(format!("{MESSAGE_SELECT} WHERE m.id = $1")))
         .bind(message_id)
         .fetch_one(&mut *conn)
@@ -394,34 +426,29 @@ async fn load_message(conn: &mut SqliteConnection, message_id: MessageId) -> Res
 
 /// The newest message of each conversation.
 pub(super) async fn latest_messages(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     conversation_ids: &[ConversationId],
 ) -> Result<HashMap<ConversationId, Message>> {
-    let mut query = sqlx::QueryBuilder::new(format!(
-        "{MESSAGE_SELECT} WHERE m.id IN (SELECT MAX(id) FROM messages WHERE conversation_id IN ("
-    ));
-    let mut list = query.separated(", ");
-    for id in conversation_ids {
-        list.push_bind(*id);
-    }
-    query.push(") GROUP BY conversation_id)");
-    let rows: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *conn).await?;
+    let sql = format!(
+        "{MESSAGE_SELECT} WHERE m.id IN (SELECT MAX(id) FROM messages WHERE conversation_id IN ({{ids}}) GROUP BY conversation_id)"
+    );
+    let rows: Vec<MessageRow> = fetch_in(&mut *conn, &sql, conversation_ids).await?;
     Ok(to_messages(conn, rows).await?.into_iter().map(|m| (m.conversation_id, m)).collect())
 }
 
 /// Converts rows and attaches their reactions (one query for the whole page).
-async fn to_messages(conn: &mut SqliteConnection, rows: Vec<MessageRow>) -> Result<Vec<Message>> {
+async fn to_messages(conn: &mut AnyConnection, rows: Vec<MessageRow>) -> Result<Vec<Message>> {
     let mut messages = rows.into_iter().map(Message::try_from).collect::<Result<Vec<_>>>()?;
     if messages.is_empty() {
         return Ok(messages);
     }
-    let mut query = sqlx::QueryBuilder::new("SELECT message_id, user_id, emoji FROM reactions WHERE message_id IN (");
-    let mut list = query.separated(", ");
-    for m in &messages {
-        list.push_bind(m.id);
-    }
-    query.push(") ORDER BY added_seq");
-    let reactions: Vec<(i64, i64, String)> = query.build_query_as().fetch_all(&mut *conn).await?;
+    let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+    let reactions: Vec<(i64, i64, String)> = fetch_in(
+        &mut *conn,
+        "SELECT message_id, user_id, emoji FROM reactions WHERE message_id IN ({ids}) ORDER BY added_seq",
+        &ids,
+    )
+    .await?;
     let index: HashMap<MessageId, usize> = messages.iter().enumerate().map(|(i, m)| (m.id, i)).collect();
     for (message_id, user_id, emoji) in reactions {
         if let Some(&i) = index.get(&message_id) {

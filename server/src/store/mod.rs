@@ -1,8 +1,9 @@
 //! Persistence: every SQL statement of the server lives in this module, behind [`Store`].
 //!
-//! The SQL is kept portable (integer ids, BIGINT milliseconds, `$n` placeholders, `RETURNING`,
-//! `ON CONFLICT`) so that a PostgreSQL backend can share it. SQLite specifics are confined to
-//! [`Store::open_sqlite`] and [`Store::write`].
+//! One set of SQL for both backends — SQLite (embedded, the default) and PostgreSQL (for several
+//! nodes) — through sqlx's `Any` driver: integer ids, BIGINT milliseconds, `$n` placeholders,
+//! `RETURNING`, `ON CONFLICT`. What differs per backend is confined to this file: connection
+//! settings, the migrations folder, how a write transaction begins, and WAL purging.
 
 mod accounts;
 mod conversations;
@@ -14,67 +15,96 @@ pub use friends::RequestOutcome;
 pub use messages::{Change, MessageChange, SendOutcome};
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
 use crate::error::Result;
+
+/// Which database the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    /// The connection pool. Readers run concurrently (WAL); writers queue on SQLite's write lock.
-    pool: SqlitePool,
+    /// The connection pool. On SQLite readers run concurrently (WAL) and writers queue on its write
+    /// lock; on PostgreSQL writers of one conversation queue on its row.
+    pool: AnyPool,
+    backend: Backend,
 }
 
-type Tx = Transaction<'static, Sqlite>;
+type Tx = Transaction<'static, Any>;
+
+/// Settings of every SQLite connection, with why:
+/// - WAL: readers never block the writer and a commit is one append to the log;
+/// - synchronous NORMAL: in WAL mode a process crash (SIGKILL) loses no commit; only an OS crash or
+///   power loss may lose the last ones;
+/// - busy_timeout: waiting writers retry for up to 5 s instead of failing with "database is locked";
+/// - secure_delete: freed space is zeroed, so deleted and replaced message text does not linger.
+const SQLITE_SETTINGS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;
+     PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;";
 
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and applies the migrations.
     pub async fn open_sqlite(path: &Path) -> Result<Store> {
-        Self::connect(SqliteConnectOptions::new().filename(path)).await
+        Self::open_url(&format!("sqlite://{}?mode=rwc", path.display())).await
     }
 
-    /// Opens a database from a `sqlite:` URL (`sqlite::memory:` included).
+    /// Opens a `sqlite:` or `postgres:` URL and applies that backend's migrations.
     pub async fn open_url(url: &str) -> Result<Store> {
-        if !url.starts_with("sqlite:") {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
             return Err(crate::Error::Config(format!(
-                "unsupported database URL {url:?}: this build supports sqlite: URLs only"
+                "unsupported database URL {url:?}: use sqlite:… or postgres://…"
             )));
+        };
+        let mut options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 8 } else { 16 });
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(SQLITE_SETTINGS).await?;
+                    Ok(())
+                })
+            });
         }
-        Self::connect(SqliteConnectOptions::from_str(url)?).await
+        let pool = options.connect(url).await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
     }
 
-    async fn connect(options: SqliteConnectOptions) -> Result<Store> {
-        let options = options
-            .create_if_missing(true)
-            // WAL: readers never block the writer and a commit is one append to the log.
-            .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL in WAL mode survives a process crash (SIGKILL) with every commit intact; only an
-            // OS crash or power loss may lose the last commits.
-            .synchronous(SqliteSynchronous::Normal)
-            // Waiting writers retry for up to 5 s instead of failing with "database is locked".
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true)
-            // Freed space is zeroed, so deleted and replaced message text does not linger in the file.
-            .pragma("secure_delete", "ON");
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Begins a write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock up front, so two
     /// writers never both read and then both try to upgrade (which fails at once with "database is
     /// locked" regardless of the busy timeout).
+    /// On PostgreSQL a plain transaction: writers that must not interleave take a row lock (the
+    /// conversation's `last_seq`).
     async fn write(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// Moves every committed page into the main file and empties the WAL, so that text a user
     /// erased (deleted or edited away) survives in no file. Costly enough to run only after those.
     pub async fn purge_log(&self) {
+        if self.backend != Backend::Sqlite {
+            return;
+        }
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
             tracing::warn!(error = %e, "WAL checkpoint after an erasure failed");
         }
@@ -89,6 +119,25 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// `$1, $2, …, $n`: an `IN (…)` list of numbered placeholders. (sqlx's `QueryBuilder` writes `?` for
+/// the `Any` driver, which PostgreSQL does not understand.)
+fn placeholders(count: usize) -> String {
+    (1..=count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Runs `sql` (with an `IN ({ids})` slot) binding every id, and returns the rows.
+async fn fetch_in<T>(conn: &mut sqlx::AnyConnection, sql: &str, ids: &[i64]) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let sql = sql.replace("{ids}", &placeholders(ids.len()));
+    let mut query = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(conn).await?)
 }
 
 /// Milliseconds since the Unix epoch.

@@ -68,9 +68,9 @@ async fn restart_keeps_everything() {
     socket.ok("addReaction", json!({"messageId": first["id"], "emoji": "❤️"})).await;
     socket.ok("pinMessage", json!({"messageId": first["id"], "pinned": true})).await;
     socket.close().await;
-    let temp = server.stop().await.unwrap();
+    let storage = server.stop().await;
 
-    let server = start_in(temp.path(), |_| {}).await;
+    let server = start_on(storage, |_| {}).await;
     let api = server.api();
     let history = api.history(&bob.token, conversation).await;
     assert_eq!(history.len(), 1);
@@ -88,8 +88,8 @@ async fn restart_keeps_everything() {
 /// Every acknowledged message survives SIGKILL of the server process.
 #[tokio::test]
 async fn acknowledged_messages_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let process = ServerProcess::start(dir.path()).await;
+    let storage = Storage::new().await;
+    let process = ServerProcess::start(&storage).await;
     let api = Api::new(&process.url);
     let (alice, bob, conversation) = api.pair("kill").await;
     let socket = connect(&process.url, &alice.token).await.unwrap();
@@ -114,7 +114,7 @@ async fn acknowledged_messages_survive_sigkill() {
     process.kill().await;
     let _ = writer.await;
 
-    let process = ServerProcess::start(dir.path()).await;
+    let process = ServerProcess::start(&storage).await;
     let stored = Api::new(&process.url).all_message_ids(&bob.token, conversation).await;
     for id in &acked {
         assert!(stored.contains(id), "acknowledged message {id} was lost");
@@ -125,8 +125,8 @@ async fn acknowledged_messages_survive_sigkill() {
 /// SIGTERM during a stream of writes: the server exits cleanly and every acknowledged message is stored.
 #[tokio::test]
 async fn sigterm_shuts_down_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let process = ServerProcess::start(dir.path()).await;
+    let storage = Storage::new().await;
+    let process = ServerProcess::start(&storage).await;
     let api = Api::new(&process.url);
     let (alice, bob, conversation) = api.pair("term").await;
     let writer = {
@@ -153,7 +153,7 @@ async fn sigterm_shuts_down_gracefully() {
     let acked = writer.await.unwrap_or_default();
     assert!(!acked.is_empty());
 
-    let process = ServerProcess::start(dir.path()).await;
+    let process = ServerProcess::start(&storage).await;
     let stored = Api::new(&process.url).all_message_ids(&bob.token, conversation).await;
     for id in acked {
         assert!(stored.contains(&id), "acknowledged message {id} lost in a graceful shutdown");

@@ -181,3 +181,29 @@ async fn concurrent_writers_get_gapless_sequence_numbers() {
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=180).collect::<Vec<_>>(), "every seq once, no gaps");
 }
+
+#[tokio::test]
+async fn racing_retries_of_one_client_msg_id_store_one_message() {
+    let server = start_server_with(|c| c.rate_limits = confab_server::ratelimit::RateLimitConfig::off()).await;
+    let api = server.api();
+    let (alice, bob, conversation) = api.pair("race").await;
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (api, token) = (api.clone(), alice.token.clone());
+            tokio::spawn(async move {
+                let path = format!("/api/messages/conversations/{conversation}/messages");
+                let (status, body) =
+                    api.post(&path, &token, json!({"content": "once", "clientMsgId": "same-id"})).await;
+                assert!(status.is_success(), "{status} {body}");
+                body["message"]["id"].as_i64().unwrap()
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every retry answered with the one stored message");
+    assert_eq!(api.history(&bob.token, conversation).await.len(), 1);
+}

@@ -2,7 +2,6 @@
 //! (rust_socketio) that records every event it receives.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -23,12 +22,84 @@ pub fn test_limits() -> RateLimitConfig {
     RateLimitConfig::parse("register=1000:1000,login=1000:1000,login_ip=1000:1000").unwrap()
 }
 
+/// Where a test server keeps its data: a temporary directory and, when `CONFAB_TEST_POSTGRES` names
+/// a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432`), a database of its own, dropped
+/// after the test. Without it the suite runs on SQLite; `scripts/test.sh` runs it both ways.
+pub struct Storage {
+    pub dir: tempfile::TempDir,
+    database: Option<TestDatabase>,
+}
+
+impl Storage {
+    pub async fn new() -> Storage {
+        let database = match std::env::var("CONFAB_TEST_POSTGRES") {
+            Ok(base) if !base.is_empty() => Some(TestDatabase::create(&base).await),
+            _ => None,
+        };
+        Storage { dir: tempfile::tempdir().unwrap(), database }
+    }
+
+    /// The server's `--database-url`, if not the default SQLite file.
+    pub fn database_url(&self) -> Option<String> {
+        self.database.as_ref().map(|db| db.url.clone())
+    }
+
+    /// The database the server uses, for tests that look at stored rows.
+    pub async fn connect(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url =
+            self.database_url().unwrap_or_else(|| format!("sqlite://{}", self.dir.path().join("confab.db").display()));
+        sqlx::AnyPool::connect(&url).await.unwrap()
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database.is_none()
+    }
+}
+
+/// A PostgreSQL database created for one test.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create(base: &str) -> TestDatabase {
+        use sqlx::Connection;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let base = base.trim_end_matches('/');
+        let name = format!("confab_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let admin_url = format!("{base}/postgres");
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+        TestDatabase { url: format!("{base}/{name}"), admin_url, name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: use a thread with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 /// A server running inside the test process.
 pub struct TestServer {
     pub url: String,
-    pub data_dir: PathBuf,
-    /// Keeps the temporary directory alive (None when the caller owns the directory).
-    _temp: Option<tempfile::TempDir>,
+    pub storage: Storage,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -38,16 +109,13 @@ pub async fn start_server() -> TestServer {
 }
 
 pub async fn start_server_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-    let temp = tempfile::tempdir().unwrap();
-    let dir = temp.path().to_path_buf();
-    let mut server = start_in(&dir, adjust).await;
-    server._temp = Some(temp);
-    server
+    start_on(Storage::new().await, adjust).await
 }
 
-/// Starts a server on the database in `dir` (which the caller keeps).
-pub async fn start_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestServer {
-    let mut config = Config::with_data_dir(dir);
+/// Starts a server on existing storage (a restart keeps it).
+pub async fn start_on(storage: Storage, adjust: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = Config::with_data_dir(storage.dir.path());
+    config.database_url = storage.database_url();
     config.rate_limits = test_limits();
     adjust(&mut config);
     let store = confab_server::open_store(&config).await.unwrap();
@@ -55,17 +123,14 @@ pub async fn start_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestServe
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (router, state) = confab_server::app(config, store);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let state = state.clone();
-        async move {
-            confab_server::serve(listener, router, state, async move {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        }
+    let task = tokio::spawn(async move {
+        confab_server::serve(listener, router, state, async move {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
     });
-    TestServer { url, data_dir: dir.to_path_buf(), _temp: None, shutdown: Some(tx), task: Some(task) }
+    TestServer { url, storage, shutdown: Some(tx), task: Some(task) }
 }
 
 impl TestServer {
@@ -73,15 +138,15 @@ impl TestServer {
         Api::new(&self.url)
     }
 
-    /// Graceful shutdown, waiting until the server has stopped.
-    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+    /// Graceful shutdown, waiting until the server has stopped; returns its storage for a restart.
+    pub async fn stop(mut self) -> Storage {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             tokio::time::timeout(Duration::from_secs(10), task).await.expect("server stops in time").unwrap();
         }
-        self._temp.take()
+        self.storage
     }
 }
 
@@ -92,24 +157,23 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    pub async fn start(dir: &Path) -> ServerProcess {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_confab-server"))
+    pub async fn start(storage: &Storage) -> ServerProcess {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_confab-server"));
+        command
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .env("CONFAB_RATE_LIMITS", "off")
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+            .arg(storage.dir.path())
+            .env("CONFAB_RATE_LIMITS", "off");
+        match storage.database_url() {
+            Some(url) => command.env("DATABASE_URL", url),
+            None => command.env_remove("DATABASE_URL"),
+        };
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap().unwrap();
         let url = line.rsplit(' ').next().unwrap().to_owned();
         ServerProcess { url, child }
     }
-
     /// SIGTERM, then waits for the exit; returns whether it exited successfully.
     pub async fn terminate(mut self) -> bool {
         let pid = self.child.id().expect("running").to_string();
