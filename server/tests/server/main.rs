@@ -6,6 +6,7 @@ mod calls;
 mod durability;
 mod interactions;
 mod messaging;
+mod multinode;
 mod ops;
 mod presence;
 mod safety;
