@@ -21,6 +21,13 @@ pub struct Config {
     /// defaults to SQLite at `<data-dir>/confab.db`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Redis URL (RESP3, e.g. `redis://127.0.0.1:6379/?protocol=resp3`): Socket.IO rooms then span
+    /// every node on the same Redis and prefix.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis channels, so that several deployments (or tests) can share one Redis.
+    #[arg(long, env = "CONFAB_REDIS_PREFIX", default_value = "confab")]
+    pub redis_prefix: String,
     /// Rate limits: empty for the defaults, `off`, or `name=PER_SECOND:BURST,...` (see docs/protocol.md).
     #[arg(long, env = "CONFAB_RATE_LIMITS", default_value = "", value_parser = RateLimitConfig::parse)]
     pub rate_limits: RateLimitConfig,
@@ -36,6 +43,8 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
             data_dir: data_dir.into(),
             database_url: None,
+            redis_url: None,
+            redis_prefix: "confab".into(),
             rate_limits: RateLimitConfig::default(),
             call_ring_timeout_ms: confab_protocol::limits::CALL_RING_TIMEOUT_SECS * 1000,
         }

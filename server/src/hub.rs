@@ -1,12 +1,18 @@
 //! Delivery of events to users' devices through Socket.IO rooms — never a process-local socket map,
-//! so the same code reaches every node once a cluster adapter is configured.
+//! so the same code reaches every node when the Redis adapter is configured.
 //!
 //! Rooms: `user:<id>` holds every socket of a user; `token:<id>` every socket opened with a token;
 //! each socket is also in the room named by its own sid.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use confab_protocol::UserId;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use socketioxide::socket::Sid;
 
 pub fn user_room(user_id: UserId) -> String {
@@ -17,45 +23,97 @@ pub fn token_room(token_id: i64) -> String {
     format!("token:{token_id}")
 }
 
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the hub needs of a Socket.IO server, whichever adapter (local or Redis) it runs on.
+trait Rooms: Send + Sync {
+    /// Emits to the sockets in `rooms` but not in `except`, on every node.
+    fn emit<'a>(
+        &'a self,
+        rooms: Vec<String>,
+        except: Vec<String>,
+        event: &'a str,
+        data: &'a RawValue,
+    ) -> BoxFuture<'a, ()>;
+    fn disconnect(&self, room: String) -> BoxFuture<'_, ()>;
+    fn close(&self) -> BoxFuture<'_, ()>;
+    fn is_connected_here(&self, sid: Sid) -> bool;
+}
+
+impl<A: Adapter> Rooms for SocketIo<A> {
+    fn emit<'a>(
+        &'a self,
+        rooms: Vec<String>,
+        except: Vec<String>,
+        event: &'a str,
+        data: &'a RawValue,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.to(rooms.clone()).except(except.clone()).emit(event, data).await {
+                // The cluster adapter failed (e.g. Redis is gone): this node's own sockets still get it.
+                tracing::warn!(event, error = %e, "broadcast failed; delivering to this node's sockets only");
+                if let Err(e) = self.local().to(rooms).except(except).emit(event, data).await {
+                    tracing::error!(event, error = %e, "local delivery failed too");
+                }
+            }
+        })
+    }
+
+    fn disconnect(&self, room: String) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.within(room.clone()).disconnect().await {
+                tracing::warn!(error = %e, "cluster-wide disconnect failed; disconnecting this node's sockets");
+                let _ = self.local().within(room).disconnect().await;
+            }
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(SocketIo::close(self))
+    }
+
+    fn is_connected_here(&self, sid: Sid) -> bool {
+        self.get_socket(sid).is_some()
+    }
+}
+
 /// Sends events to users and sockets.
 #[derive(Clone)]
 pub struct Hub {
-    /// The Socket.IO server handle.
-    io: SocketIo,
+    /// The Socket.IO server, behind its adapter.
+    io: Arc<dyn Rooms>,
 }
 
 impl Hub {
-    pub fn new(io: SocketIo) -> Self {
-        Hub { io }
+    pub fn new<A: Adapter>(io: SocketIo<A>) -> Self {
+        Hub { io: Arc::new(io) }
+    }
+
+    async fn emit<T: Serialize + ?Sized>(&self, rooms: Vec<String>, except: Vec<String>, event: &str, data: &T) {
+        if rooms.is_empty() {
+            return;
+        }
+        // Serialized once here; the adapter sends the same bytes to every socket and node.
+        match serde_json::value::to_raw_value(data) {
+            Ok(raw) => self.io.emit(rooms, except, event, &raw).await,
+            Err(e) => tracing::error!(event, error = %e, "serializing an event failed"),
+        }
     }
 
     /// Emits to every device of `users`, except the socket `except` (the sender's own device).
     pub async fn to_users<T: Serialize + ?Sized>(&self, users: &[UserId], except: Option<Sid>, event: &str, data: &T) {
-        if users.is_empty() {
-            return;
-        }
-        let rooms: Vec<String> = users.iter().copied().map(user_room).collect();
-        let mut target = self.io.to(rooms);
-        if let Some(sid) = except {
-            target = target.except(sid);
-        }
-        if let Err(e) = target.emit(event, data).await {
-            tracing::warn!(event, error = %e, "broadcast failed");
-        }
+        let rooms = users.iter().copied().map(user_room).collect();
+        self.emit(rooms, except.map(|sid| vec![sid.to_string()]).unwrap_or_default(), event, data).await;
     }
 
     /// Emits to one socket (by sid), wherever it is connected.
     pub async fn to_socket<T: Serialize + ?Sized>(&self, sid: Sid, event: &str, data: &T) {
-        if let Err(e) = self.io.to(sid).emit(event, data).await {
-            tracing::warn!(event, error = %e, "emit to socket failed");
-        }
+        self.emit(vec![sid.to_string()], Vec::new(), event, data).await;
     }
 
     /// Emits to rooms given by name (a user room, or sids as rooms).
     pub async fn to_rooms<T: Serialize + ?Sized>(&self, rooms: Vec<String>, event: &str, data: &T) {
-        if let Err(e) = self.io.to(rooms).emit(event, data).await {
-            tracing::warn!(event, error = %e, "emit failed");
-        }
+        self.emit(rooms, Vec::new(), event, data).await;
     }
 
     /// Emits to all devices of a user except the given sockets.
@@ -66,24 +124,20 @@ impl Hub {
         event: &str,
         data: &T,
     ) {
-        if let Err(e) = self.io.to(user_room(user)).except(except).emit(event, data).await {
-            tracing::warn!(event, error = %e, "broadcast failed");
-        }
+        self.emit(vec![user_room(user)], except, event, data).await;
     }
 
-    /// Disconnects every socket opened with a token (after logout).
+    /// Disconnects every socket opened with a token (after logout), on every node.
     pub async fn disconnect_token(&self, token_id: i64) {
-        if let Err(e) = self.io.within(token_room(token_id)).disconnect().await {
-            tracing::warn!(error = %e, "disconnecting a revoked token's sockets failed");
-        }
+        self.io.disconnect(token_room(token_id)).await;
     }
 
     /// True if the socket is connected to this node.
     pub fn is_connected_here(&self, sid: Sid) -> bool {
-        self.io.get_socket(sid).is_some()
+        self.io.is_connected_here(sid)
     }
 
-    /// Disconnects every socket (at shutdown).
+    /// Disconnects every socket of this node (at shutdown).
     pub async fn close(&self) {
         self.io.close().await;
     }

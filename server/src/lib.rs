@@ -79,9 +79,10 @@ pub async fn open_store(config: &Config) -> Result<store::Store> {
     }
 }
 
-/// Builds the whole application: the axum router with the Socket.IO layer, and its state.
-pub fn app(config: Config, store: store::Store) -> (axum::Router, AppState) {
-    let (layer, io) = SocketIo::builder()
+/// Builds the whole application: the axum router with the Socket.IO layer, and its state. With a
+/// Redis URL the Socket.IO rooms span every node that uses the same Redis and prefix.
+pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, AppState)> {
+    let builder = SocketIo::builder()
         // A websocket frame larger than this closes the connection (the default is 64 MiB).
         .ws_max_message_size(confab_protocol::limits::MAX_WS_MESSAGE_BYTES)
         .ws_max_frame_size(confab_protocol::limits::MAX_WS_MESSAGE_BYTES)
@@ -89,21 +90,42 @@ pub fn app(config: Config, store: store::Store) -> (axum::Router, AppState) {
         // A vanished client (sleep, network loss) is noticed within 20 s rather than the default 45 s,
         // so that its presence and calls end promptly. A killed process is noticed at once (TCP reset).
         .ping_interval(Duration::from_secs(10))
-        .ping_timeout(Duration::from_secs(10))
-        .build_layer();
+        .ping_timeout(Duration::from_secs(10));
+    match config.redis_url.clone() {
+        None => {
+            let (layer, io) = builder.build_layer();
+            let state = new_state(config, store, hub::Hub::new(io.clone()));
+            socket::register(&io, state.clone());
+            Ok((http::router(state.clone()).layer(layer), state))
+        }
+        Some(url) => {
+            use socketioxide_redis::drivers::redis::redis_client as redis;
+            use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+            let unusable = |e: &dyn std::fmt::Display| Error::Config(format!("Redis at {url}: {e}"));
+            let client = redis::Client::open(url.as_str()).map_err(|e| unusable(&e))?;
+            let adapter_config = RedisAdapterConfig::new().with_prefix(config.redis_prefix.clone());
+            let adapter =
+                RedisAdapterCtr::new_with_redis_config(&client, adapter_config).await.map_err(|e| unusable(&e))?;
+            let (layer, io) = builder.with_adapter::<RedisAdapter<_>>(adapter).build_layer();
+            let state = new_state(config, store, hub::Hub::new(io.clone()));
+            socket::register(&io, state.clone()).await.map_err(|e| unusable(&e))?;
+            tracing::info!(prefix = %state.config.redis_prefix, "Socket.IO rooms shared through Redis");
+            Ok((http::router(state.clone()).layer(layer), state))
+        }
+    }
+}
+
+fn new_state(config: Config, store: store::Store, hub: hub::Hub) -> AppState {
     let limits = ratelimit::RateLimits::new(&config.rate_limits);
-    let state = AppState(Arc::new(Shared {
+    AppState(Arc::new(Shared {
         config,
         store,
-        hub: hub::Hub::new(io.clone()),
+        hub,
         presence: presence::Presence::default(),
         limits,
         calls: calls::Calls::default(),
         metrics: metrics::Metrics::new(),
-    }));
-    socket::register(&io, state.clone());
-    let router = http::router(state.clone()).layer(layer);
-    (router, state)
+    }))
 }
 
 /// Serves until `shutdown` resolves, then closes the sockets and waits for in-flight writes.

@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let (router, state) = confab_server::app(config, store);
+    let (router, state) = confab_server::app(config, store).await.context("starting")?;
     // The one line on stdout: scripts and tests read the address from it.
     println!("confab-server listening on http://{addr}");
     tracing::info!(%addr, "listening");

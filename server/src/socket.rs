@@ -11,9 +11,11 @@ use confab_protocol::{Ack, UserId, error::Empty, events};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Extension, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::Sid;
+use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::accounts::{self, AuthUser};
 use crate::error::{Error, Result};
@@ -35,23 +37,29 @@ impl std::fmt::Display for Refused {
     }
 }
 
-pub fn register(io: &SocketIo, state: AppState) {
+/// Registers the namespace. With a cluster adapter the returned value is a future that completes once
+/// the node has joined the cluster (await it); with the local adapter it is `()`.
+pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, state: AppState) -> A::InitRes {
     let for_auth = state.clone();
-    let authenticate = move |s: SocketRef, TryData(handshake): TryData<Handshake>| {
+    let authenticate = move |s: SocketRef<A>, TryData(handshake): TryData<Handshake>| {
         let state = for_auth.clone();
         async move { authenticate(state, s, handshake.ok()).await }
     };
-    let connected = move |s: SocketRef, Extension(contacts): Extension<Contacts>| {
+    let connected = move |s: SocketRef<A>, Extension(contacts): Extension<Contacts>| {
         let state = state.clone();
         async move { on_connect(state, s, contacts).await }
     };
-    io.ns("/", connected.with(authenticate));
+    io.ns("/", connected.with(authenticate))
 }
 
 /// Runs before the client is told it is connected: checks the token, joins the rooms, registers the
 /// event handlers (so that no event the client sends right after `connect` is lost) and counts the
 /// socket for presence (so that its disconnect can never be handled before its connect).
-async fn authenticate(state: AppState, s: SocketRef, handshake: Option<Handshake>) -> Result<(), Refused> {
+async fn authenticate<A: Adapter>(
+    state: AppState,
+    s: SocketRef<A>,
+    handshake: Option<Handshake>,
+) -> Result<(), Refused> {
     let token = handshake.and_then(|h| h.token).filter(|t| !t.is_empty());
     let Some(token) = token else {
         return Err(Refused("unauthorized: missing token (connect with auth: {token})".into()));
@@ -78,19 +86,19 @@ async fn authenticate(state: AppState, s: SocketRef, handshake: Option<Handshake
 struct Contacts(Vec<UserId>);
 
 /// After `connect` reached the client: who is online among its contacts.
-async fn on_connect(state: AppState, s: SocketRef, Contacts(contacts): Contacts) {
+async fn on_connect<A: Adapter>(state: AppState, s: SocketRef<A>, Contacts(contacts): Contacts) {
     let online = OnlineUsers { user_ids: state.presence.online_among(&contacts) };
     s.emit(events::ONLINE_USERS, &online).ok();
 }
 
-async fn on_disconnect(state: AppState, s: SocketRef, me: AuthUser) {
+async fn on_disconnect<A: Adapter>(state: AppState, s: SocketRef<A>, me: AuthUser) {
     calls::socket_gone(&state, s.id).await;
     presence::socket_disconnected(&state, me.user.id, s.id).await;
 }
 
-fn register_handlers(s: &SocketRef, state: &AppState) {
+fn register_handlers<A: Adapter>(s: &SocketRef<A>, state: &AppState) {
     let for_disconnect = state.clone();
-    s.on_disconnect(move |s: SocketRef, Extension(me): Extension<AuthUser>| {
+    s.on_disconnect(move |s: SocketRef<A>, Extension(me): Extension<AuthUser>| {
         let state = for_disconnect.clone();
         async move { on_disconnect(state, s, me).await }
     });
@@ -133,8 +141,9 @@ fn register_handlers(s: &SocketRef, state: &AppState) {
 }
 
 /// Registers a handler that parses the payload, runs `handler` and always acks.
-fn on<T, R, F, Fut>(s: &SocketRef, state: &AppState, event: &'static str, handler: F)
+fn on<A, T, R, F, Fut>(s: &SocketRef<A>, state: &AppState, event: &'static str, handler: F)
 where
+    A: Adapter,
     T: DeserializeOwned + Send + 'static,
     R: Serialize + Send + 'static,
     F: Fn(AppState, AuthUser, Sid, T) -> Fut + Clone + Send + Sync + 'static,
@@ -143,9 +152,9 @@ where
     let state = state.clone();
     s.on(
         event,
-        move |s: SocketRef,
+        move |s: SocketRef<A>,
               Extension(me): Extension<AuthUser>,
-              ack: AckSender,
+              ack: AckSender<A>,
               TryData(data): TryData<serde_json::Value>| {
             let (handler, state) = (handler.clone(), state.clone());
             async move {

@@ -24,7 +24,7 @@ async fn main() {
     let store = confab_server::open_store(&config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let (router, state) = confab_server::app(config, store);
+    let (router, state) = confab_server::app(config, store).await.unwrap();
     tokio::spawn(confab_server::serve(listener, router, state, std::future::pending()));
 
     // Two friends with a direct conversation, through the client core's REST API.

@@ -42,3 +42,50 @@ async fn two_nodes_writing_one_conversation_keep_seq_gapless() {
     first.kill().await;
     second.kill().await;
 }
+
+/// The Redis the cluster tests use (`CONFAB_TEST_REDIS`, e.g. `redis://127.0.0.1:6379/?protocol=resp3`),
+/// and a channel prefix of this test's own. `scripts/test.sh` sets it when a Redis answers; CI requires it.
+fn test_redis() -> Option<(String, String)> {
+    let url = std::env::var("CONFAB_TEST_REDIS").ok().filter(|u| !u.is_empty())?;
+    Some((url, format!("confab-test-{}-{}", std::process::id(), cid())))
+}
+
+/// Users on different nodes (sharing a database and Redis) chat as if on one: messages, typing and a
+/// second device reach across nodes; logout on one node disconnects the token's socket on the other.
+#[tokio::test]
+async fn users_on_different_nodes_reach_each_other_through_redis() {
+    let Some((redis, prefix)) = test_redis() else {
+        eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster test");
+        return;
+    };
+    let storage = Storage::new().await;
+    let env = [("REDIS_URL", redis.as_str()), ("CONFAB_REDIS_PREFIX", prefix.as_str())];
+    let first = ServerProcess::start_with(&storage, &env).await;
+    let second = ServerProcess::start_with(&storage, &env).await;
+    let api = Api::new(&first.url);
+    let (alice, bob, conversation) = api.pair("redis").await;
+
+    let alice_on_first = connect(&first.url, &alice.token).await.unwrap();
+    let mut bob_on_second = connect(&second.url, &bob.token).await.unwrap();
+    let mut bob_on_first = connect(&first.url, &bob.token).await.unwrap();
+    let sent = send(&alice_on_first, conversation, "across nodes").await;
+    assert_eq!(bob_on_second.next("messageReceived").await, sent);
+    assert_eq!(bob_on_first.next("messageReceived").await, sent);
+
+    alice_on_first.ok("userTyping", json!({"conversationId": conversation, "isTyping": true})).await;
+    assert_eq!(bob_on_second.next("userTyping").await["userId"], alice.id);
+
+    // Bob answers from the second node; Alice, on the first, gets it.
+    let mut alice_listener = connect(&first.url, &alice.token).await.unwrap();
+    let reply = send(&bob_on_second, conversation, "back to you").await;
+    assert_eq!(alice_listener.next("messageReceived").await, reply);
+
+    // Logout through the first node ends Bob's session on the second one too.
+    let (status, _) = api.call(reqwest::Method::POST, "/api/auth/logout", Some(&bob.token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    send(&alice_on_first, conversation, "after logout").await;
+    bob_on_second.none("messageReceived", std::time::Duration::from_millis(500)).await;
+    first.kill().await;
+    second.kill().await;
+}

@@ -121,7 +121,7 @@ pub async fn start_on(storage: Storage, adjust: impl FnOnce(&mut Config)) -> Tes
     let store = confab_server::open_store(&config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let (router, state) = confab_server::app(config, store);
+    let (router, state) = confab_server::app(config, store).await.unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         confab_server::serve(listener, router, state, async move {
@@ -158,7 +158,13 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(storage: &Storage) -> ServerProcess {
+        Self::start_with(storage, &[]).await
+    }
+
+    /// Starts the binary with extra environment (e.g. `REDIS_URL`).
+    pub async fn start_with(storage: &Storage, env: &[(&str, &str)]) -> ServerProcess {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_confab-server"));
+        command.envs(env.iter().copied());
         command
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(storage.dir.path())
