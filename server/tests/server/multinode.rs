@@ -89,3 +89,56 @@ async fn users_on_different_nodes_reach_each_other_through_redis() {
     first.kill().await;
     second.kill().await;
 }
+
+/// A Redis of this test's own (so that stopping it disturbs no other test), on a free port.
+struct PrivateRedis {
+    url: String,
+    child: tokio::process::Child,
+}
+
+impl PrivateRedis {
+    async fn start() -> Option<PrivateRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .ok()?;
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Some(PrivateRedis { url: format!("redis://127.0.0.1:{port}/?protocol=resp3"), child });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// While Redis is away, a node still delivers to the sockets connected to it.
+#[tokio::test]
+async fn a_node_keeps_serving_its_own_sockets_when_redis_goes_away() {
+    if test_redis().is_none() {
+        eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster tests");
+        return;
+    }
+    let redis = PrivateRedis::start().await.expect("redis-server starts");
+    let storage = Storage::new().await;
+    let node = ServerProcess::start_with(&storage, &[("REDIS_URL", redis.url.as_str())]).await;
+    let api = Api::new(&node.url);
+    let (alice, bob, conversation) = api.pair("noredis").await;
+    let alice_socket = connect(&node.url, &alice.token).await.unwrap();
+    let mut bob_socket = connect(&node.url, &bob.token).await.unwrap();
+    send(&alice_socket, conversation, "with redis").await;
+    bob_socket.next("messageReceived").await;
+
+    redis.stop().await;
+    let sent = send(&alice_socket, conversation, "without redis").await;
+    assert_eq!(bob_socket.next("messageReceived").await, sent, "local delivery survives the loss of Redis");
+    node.kill().await;
+}
