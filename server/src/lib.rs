@@ -10,7 +10,8 @@
 //!   (send, edit, delete, reactions, pins, read cursors, typing, history, sync), [`calls`] (signaling
 //!   and call state), [`presence`] (who is online).
 //! - [`store`]: every SQL statement, behind [`store::Store`].
-//! - [`hub`]: delivery of events to users' devices through Socket.IO rooms.
+//! - [`hub`]: delivery of events to users' devices through Socket.IO rooms; [`cluster`]: the Redis
+//!   driver that lets rooms span several nodes and survives Redis restarts.
 //! - [`ratelimit`], [`metrics`], [`error`]: cross-cutting pieces.
 //!
 //! # How a message flows
@@ -22,6 +23,7 @@
 
 pub mod accounts;
 pub mod calls;
+pub mod cluster;
 pub mod config;
 pub mod conversations;
 pub mod error;
@@ -99,14 +101,14 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
             Ok((http::router(state.clone()).layer(layer), state))
         }
         Some(url) => {
-            use socketioxide_redis::drivers::redis::redis_client as redis;
-            use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+            use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
             let unusable = |e: &dyn std::fmt::Display| Error::Config(format!("Redis at {url}: {e}"));
             let client = redis::Client::open(url.as_str()).map_err(|e| unusable(&e))?;
+            let driver = cluster::ReconnectingDriver::connect(&client).await.map_err(|e| unusable(&e))?;
             let adapter_config = RedisAdapterConfig::new().with_prefix(config.redis_prefix.clone());
-            let adapter =
-                RedisAdapterCtr::new_with_redis_config(&client, adapter_config).await.map_err(|e| unusable(&e))?;
-            let (layer, io) = builder.with_adapter::<RedisAdapter<_>>(adapter).build_layer();
+            let adapter = RedisAdapterCtr::new_with_driver(driver, adapter_config);
+            let (layer, io) =
+                builder.with_adapter::<CustomRedisAdapter<_, cluster::ReconnectingDriver>>(adapter).build_layer();
             let state = new_state(config, store, hub::Hub::new(io.clone()));
             socket::register(&io, state.clone()).await.map_err(|e| unusable(&e))?;
             tracing::info!(prefix = %state.config.redis_prefix, "Socket.IO rooms shared through Redis");

@@ -90,33 +90,44 @@ async fn users_on_different_nodes_reach_each_other_through_redis() {
     second.kill().await;
 }
 
-/// A Redis of this test's own (so that stopping it disturbs no other test), on a free port.
+/// A Redis of this test's own (so that stopping it disturbs no other test), on a fixed free port.
 struct PrivateRedis {
+    port: u16,
     url: String,
-    child: tokio::process::Child,
+    child: Option<tokio::process::Child>,
 }
 
 impl PrivateRedis {
-    async fn start() -> Option<PrivateRedis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    async fn start() -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = PrivateRedis { port, url: format!("redis://127.0.0.1:{port}/?protocol=resp3"), child: None };
+        redis.restart().await;
+        redis
+    }
+
+    /// Starts (again) on the same port, empty.
+    async fn restart(&mut self) {
         let child = tokio::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .ok()?;
+            .expect("redis-server runs");
+        self.child = Some(child);
         for _ in 0..50 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Some(PrivateRedis { url: format!("redis://127.0.0.1:{port}/?protocol=resp3"), child });
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        None
+        panic!("redis-server did not start");
     }
 
-    async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
+    async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
     }
 }
 
@@ -127,7 +138,7 @@ async fn a_node_keeps_serving_its_own_sockets_when_redis_goes_away() {
         eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster tests");
         return;
     }
-    let redis = PrivateRedis::start().await.expect("redis-server starts");
+    let mut redis = PrivateRedis::start().await;
     let storage = Storage::new().await;
     let node = ServerProcess::start_with(&storage, &[("REDIS_URL", redis.url.as_str())]).await;
     let api = Api::new(&node.url);
@@ -141,4 +152,48 @@ async fn a_node_keeps_serving_its_own_sockets_when_redis_goes_away() {
     let sent = send(&alice_socket, conversation, "without redis").await;
     assert_eq!(bob_socket.next("messageReceived").await, sent, "local delivery survives the loss of Redis");
     node.kill().await;
+}
+
+/// After a Redis restart the nodes rejoin by themselves: cross-node delivery resumes, no node restarts.
+#[tokio::test]
+async fn nodes_rejoin_after_a_redis_restart() {
+    if test_redis().is_none() {
+        eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster tests");
+        return;
+    }
+    let mut redis = PrivateRedis::start().await;
+    let storage = Storage::new().await;
+    let first = ServerProcess::start_with(&storage, &[("REDIS_URL", redis.url.as_str())]).await;
+    let second = ServerProcess::start_with(&storage, &[("REDIS_URL", redis.url.as_str())]).await;
+    let (alice, bob, conversation) = Api::new(&first.url).pair("rejoin").await;
+    let alice_socket = connect(&first.url, &alice.token).await.unwrap();
+    let mut bob_socket = connect(&second.url, &bob.token).await.unwrap();
+    send(&alice_socket, conversation, "before").await;
+    bob_socket.next("messageReceived").await;
+
+    redis.stop().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    redis.restart().await;
+    // Keep sending until one crosses: the driver reconnects with backoff (≤ 2 s) and resubscribes.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut crossed = false;
+    for i in 0.. {
+        let sent = send(&alice_socket, conversation, &format!("after {i}")).await;
+        let got = tokio::time::timeout(
+            std::time::Duration::from_millis(700),
+            bob_socket.next_matching("messageReceived", |m| m["id"] == sent["id"]),
+        )
+        .await;
+        if got.is_ok() {
+            crossed = true;
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    assert!(crossed, "cross-node delivery resumed after Redis came back");
+    redis.stop().await;
+    first.kill().await;
+    second.kill().await;
 }
