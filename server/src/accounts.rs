@@ -79,7 +79,7 @@ async fn open_session(state: &AppState, user: User) -> Result<Session> {
 }
 
 pub async fn register(state: &AppState, ip: IpAddr, request: Register) -> Result<Session> {
-    state.limits.check(Bucket::Register, Key::Ip(ip))?;
+    state.limits.check(Bucket::Register, Key::Ip(ip)).await?;
     let username = validate::username(&request.username)?;
     validate::password(&request.password)?;
     let display_name = match request.display_name.as_deref() {
@@ -93,9 +93,9 @@ pub async fn register(state: &AppState, ip: IpAddr, request: Register) -> Result
 }
 
 pub async fn login(state: &AppState, ip: IpAddr, request: Login) -> Result<Session> {
-    state.limits.check(Bucket::LoginIp, Key::Ip(ip))?;
+    state.limits.check(Bucket::LoginIp, Key::Ip(ip)).await?;
     let username = request.username.trim().to_lowercase();
-    state.limits.check(Bucket::Login, Key::Name(username.clone()))?;
+    state.limits.check(Bucket::Login, Key::Name(username.clone())).await?;
     let found = if validate::username(&username).is_ok() { state.store.credentials(&username).await? } else { None };
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),

@@ -83,7 +83,7 @@ fn call_not_found() -> Error {
 }
 
 pub async fn initiate(state: &AppState, me: &AuthUser, sid: Sid, request: InitiateCall) -> Result<String> {
-    state.limits.check(Bucket::Calls, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Calls, Key::User(me.user.id)).await?;
     validate::sdp(&request.sdp)?;
     let conversation = crate::conversations::get(state, me, request.conversation_id).await?;
     if conversation.kind != ConversationKind::Direct {
@@ -144,7 +144,7 @@ pub async fn initiate(state: &AppState, me: &AuthUser, sid: Sid, request: Initia
 }
 
 pub async fn accept(state: &AppState, me: &AuthUser, sid: Sid, request: AcceptCall) -> Result<()> {
-    state.limits.check(Bucket::Signaling, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Signaling, Key::User(me.user.id)).await?;
     validate::sdp(&request.sdp)?;
     let caller_sid = {
         let mut calls = state.calls.lock();
@@ -164,7 +164,7 @@ pub async fn accept(state: &AppState, me: &AuthUser, sid: Sid, request: AcceptCa
 }
 
 pub async fn reject(state: &AppState, me: &AuthUser, request: RejectCall) -> Result<()> {
-    state.limits.check(Bucket::Signaling, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Signaling, Key::User(me.user.id)).await?;
     let reason = request.reason.map(|r| validate::label("reason", &r, limits::MAX_REASON_CHARS)).transpose()?;
     let call = {
         let mut calls = state.calls.lock();
@@ -182,7 +182,7 @@ pub async fn reject(state: &AppState, me: &AuthUser, request: RejectCall) -> Res
 }
 
 pub async fn end(state: &AppState, me: &AuthUser, request: EndCall) -> Result<()> {
-    state.limits.check(Bucket::Signaling, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Signaling, Key::User(me.user.id)).await?;
     let call = {
         let mut calls = state.calls.lock();
         if calls.get(&request.call_id).is_some_and(|c| c.involves(me.user.id)) {
@@ -207,7 +207,7 @@ pub async fn end(state: &AppState, me: &AuthUser, request: EndCall) -> Result<()
 }
 
 pub async fn relay_ice(state: &AppState, me: &AuthUser, request: IceCandidate) -> Result<()> {
-    state.limits.check(Bucket::Signaling, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Signaling, Key::User(me.user.id)).await?;
     let size = serde_json::to_string(&request.candidate).map(|s| s.len()).unwrap_or(usize::MAX);
     if size > limits::MAX_ICE_CANDIDATE_BYTES {
         return Err(Error::refused(ErrorCode::TooLarge, "ICE candidate too large"));

@@ -87,7 +87,8 @@ impl Driver for ReconnectingDriver {
 
     async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
         let limit = if self.down.load(Ordering::Relaxed) { PUBLISH_TIMEOUT_WHILE_DOWN } else { PUBLISH_TIMEOUT };
-        let result = match tokio::time::timeout(limit, self.conn.clone().publish::<_, _, redis::Value>(chan, val)).await {
+        let result = match tokio::time::timeout(limit, self.conn.clone().publish::<_, _, redis::Value>(chan, val)).await
+        {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(DriverError::Redis(e)),
             Err(_) => Err(DriverError::Timeout),

@@ -96,7 +96,7 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
     match config.redis_url.clone() {
         None => {
             let (layer, io) = builder.build_layer();
-            let state = new_state(config, store, hub::Hub::new(io.clone()));
+            let state = new_state(config, store, hub::Hub::new(io.clone()), None);
             socket::register(&io, state.clone());
             Ok((http::router(state.clone()).layer(layer), state))
         }
@@ -109,16 +109,26 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
             let adapter = RedisAdapterCtr::new_with_driver(driver, adapter_config);
             let (layer, io) =
                 builder.with_adapter::<CustomRedisAdapter<_, cluster::ReconnectingDriver>>(adapter).build_layer();
-            let state = new_state(config, store, hub::Hub::new(io.clone()));
+            // Commands (rate-limit buckets) on a connection of their own, which also reconnects.
+            let commands = redis::aio::ConnectionManager::new(client).await.map_err(|e| unusable(&e))?;
+            let state = new_state(config, store, hub::Hub::new(io.clone()), Some(commands));
             socket::register(&io, state.clone()).await.map_err(|e| unusable(&e))?;
-            tracing::info!(prefix = %state.config.redis_prefix, "Socket.IO rooms shared through Redis");
+            tracing::info!(prefix = %state.config.redis_prefix, "Socket.IO rooms and rate limits shared through Redis");
             Ok((http::router(state.clone()).layer(layer), state))
         }
     }
 }
 
-fn new_state(config: Config, store: store::Store, hub: hub::Hub) -> AppState {
-    let limits = ratelimit::RateLimits::new(&config.rate_limits);
+fn new_state(
+    config: Config,
+    store: store::Store,
+    hub: hub::Hub,
+    redis: Option<redis::aio::ConnectionManager>,
+) -> AppState {
+    let mut limits = ratelimit::RateLimits::new(&config.rate_limits);
+    if let Some(conn) = redis {
+        limits = limits.shared_through(conn, &config.redis_prefix);
+    }
     AppState(Arc::new(Shared {
         config,
         store,

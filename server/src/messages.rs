@@ -21,7 +21,7 @@ pub type Origin = Option<Sid>;
 /// Stores a message durably, then delivers it. Returns the stored message and whether it is new
 /// (a repeated `clientMsgId` returns the stored one and delivers nothing).
 pub async fn send(state: &AppState, me: &AuthUser, origin: Origin, request: SendMessage) -> Result<(Message, bool)> {
-    state.limits.check(Bucket::Messages, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Messages, Key::User(me.user.id)).await?;
     if request.kind.is_some_and(|k| k != MessageType::Text) {
         return Err(Error::invalid("only text messages can be sent"));
     }
@@ -50,7 +50,7 @@ async fn change(state: &AppState, me: &AuthUser, message_id: i64, change: Change
 }
 
 pub async fn edit(state: &AppState, me: &AuthUser, origin: Origin, request: requests::EditMessage) -> Result<Message> {
-    state.limits.check(Bucket::Edits, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Edits, Key::User(me.user.id)).await?;
     let content = validate::content(&request.content)?;
     let changed = change(state, me, request.message_id, Change::Edit(&content)).await?;
     if changed.seq.is_some() {
@@ -77,7 +77,7 @@ pub async fn delete(
     origin: Origin,
     request: requests::DeleteMessage,
 ) -> Result<Message> {
-    state.limits.check(Bucket::Edits, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Edits, Key::User(me.user.id)).await?;
     let changed = change(state, me, request.message_id, Change::Delete).await?;
     if changed.seq.is_some() {
         state.store.purge_log().await;
@@ -101,7 +101,7 @@ pub async fn react(
     request: requests::Reaction,
     add: bool,
 ) -> Result<Message> {
-    state.limits.check(Bucket::Reactions, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Reactions, Key::User(me.user.id)).await?;
     validate::emoji(&request.emoji)?;
     let what = if add { Change::AddReaction(&request.emoji) } else { Change::RemoveReaction(&request.emoji) };
     let changed = change(state, me, request.message_id, what).await?;
@@ -120,7 +120,7 @@ pub async fn react(
 }
 
 pub async fn pin(state: &AppState, me: &AuthUser, origin: Origin, request: requests::PinMessage) -> Result<Message> {
-    state.limits.check(Bucket::Edits, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Edits, Key::User(me.user.id)).await?;
     let changed = change(state, me, request.message_id, Change::Pin(request.pinned)).await?;
     if let Some(seq) = changed.seq {
         let event = MessagePinned {
@@ -137,7 +137,7 @@ pub async fn pin(state: &AppState, me: &AuthUser, origin: Origin, request: reque
 
 /// Moves the read cursor; returns it. Other members (and the user's other devices) learn of it.
 pub async fn mark_read(state: &AppState, me: &AuthUser, origin: Origin, request: requests::MarkRead) -> Result<Seq> {
-    state.limits.check(Bucket::Signaling, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Signaling, Key::User(me.user.id)).await?;
     let (seq, moved) = state.store.mark_read(request.conversation_id, me.user.id, request.seq).await?;
     if moved {
         let members = state.store.member_ids(request.conversation_id).await?;
@@ -152,7 +152,7 @@ pub async fn typing(state: &AppState, me: &AuthUser, request: requests::UserTypi
     let mut members = state.store.members_if_member(request.conversation_id, me.user.id).await?;
     // Every typing event counts, "stopped" included: clients hide an indicator 3 s after the last
     // event anyway, so a dropped "stopped" cannot leave it stuck.
-    if state.limits.check(Bucket::Typing, Key::User(me.user.id)).is_err() {
+    if state.limits.check(Bucket::Typing, Key::User(me.user.id)).await.is_err() {
         return Ok(false);
     }
     members.retain(|&m| m != me.user.id);
@@ -192,7 +192,7 @@ pub async fn pins(state: &AppState, me: &AuthUser, conversation_id: Conversation
 
 /// Everything that changed in the user's conversations after the given points.
 pub async fn sync(state: &AppState, me: &AuthUser, request: requests::Sync) -> Result<SyncPage> {
-    state.limits.check(Bucket::Signaling, Key::User(me.user.id))?;
+    state.limits.check(Bucket::Signaling, Key::User(me.user.id)).await?;
     let limit = request.limit.unwrap_or(limits::DEFAULT_SYNC_LIMIT);
     if limit == 0 || limit > limits::MAX_SYNC_LIMIT {
         return Err(Error::invalid(format!("limit must be 1–{}", limits::MAX_SYNC_LIMIT)));

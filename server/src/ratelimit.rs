@@ -1,7 +1,8 @@
-//! Per-user (and per-IP / per-username for login) token buckets, built on `governor`.
+//! Per-user (and per-IP / per-username for login) token buckets.
 //!
-//! Process-local for now: with several nodes a user could spread requests over them (the scale-out
-//! work moves these buckets to Redis).
+//! With one node they live in the process (`governor`). With Redis configured they live in Redis, so
+//! a user cannot multiply their budget by spreading requests over nodes: one GCRA script per check,
+//! atomic, on Redis's clock. If Redis does not answer, the node falls back to its own buckets.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,6 +13,9 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::Error;
+
+/// How long a shared check may wait for Redis before the node decides alone.
+const SHARED_CHECK_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// A family of requests that shares a budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,6 +85,38 @@ pub enum Key {
     Ip(IpAddr),
 }
 
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::User(id) => write!(f, "u{id}"),
+            Key::Name(name) => write!(f, "n{name}"),
+            Key::Ip(ip) => write!(f, "i{ip}"),
+        }
+    }
+}
+
+/// GCRA on Redis's clock. KEYS[1]: the bucket; ARGV: emission interval (µs), burst. Returns 0 when
+/// allowed, else the microseconds to wait.
+const GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local wait = tat + interval - burst * interval - now
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil((tat + interval - now) / 1000) + 1000)
+return 0
+";
+
+/// Buckets kept in Redis, shared by every node.
+struct SharedBuckets {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+    script: redis::Script,
+}
+
 /// Parsed `CONFAB_RATE_LIMITS`.
 #[derive(Debug, Clone, Default)]
 pub struct RateLimitConfig {
@@ -124,19 +160,26 @@ impl RateLimitConfig {
 
 /// The server's rate limiters.
 pub struct RateLimits {
-    /// One keyed limiter per bucket; empty when limits are off.
+    /// One keyed limiter per bucket; empty when limits are off. With Redis, the fallback.
     limiters: HashMap<Bucket, DefaultKeyedRateLimiter<Key>>,
+    /// `(per second, burst)` of each bucket.
+    rates: HashMap<Bucket, (f64, u32)>,
+    /// Set when the buckets are shared through Redis.
+    shared: Option<SharedBuckets>,
 }
 
 impl RateLimits {
     pub fn new(config: &RateLimitConfig) -> Self {
         if config.disabled {
-            return RateLimits { limiters: HashMap::new() };
+            return RateLimits { limiters: HashMap::new(), rates: HashMap::new(), shared: None };
         }
-        let limiters = Bucket::ALL
+        let rates: HashMap<Bucket, (f64, u32)> = Bucket::ALL
             .into_iter()
-            .map(|bucket| {
-                let (per_second, burst) = config.overrides.get(&bucket).copied().unwrap_or(bucket.default_rate());
+            .map(|bucket| (bucket, config.overrides.get(&bucket).copied().unwrap_or(bucket.default_rate())))
+            .collect();
+        let limiters = rates
+            .iter()
+            .map(|(&bucket, &(per_second, burst))| {
                 let period = Duration::from_secs_f64(1.0 / per_second);
                 let quota = Quota::with_period(period)
                     .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
@@ -144,7 +187,16 @@ impl RateLimits {
                 (bucket, RateLimiter::keyed(quota))
             })
             .collect();
-        RateLimits { limiters }
+        RateLimits { limiters, rates, shared: None }
+    }
+
+    /// Keeps the buckets in Redis (every node that shares it shares the budgets).
+    pub fn shared_through(mut self, conn: redis::aio::ConnectionManager, prefix: &str) -> Self {
+        if !self.limiters.is_empty() {
+            self.shared =
+                Some(SharedBuckets { conn, prefix: format!("{prefix}:rl"), script: redis::Script::new(GCRA) });
+        }
+        self
     }
 
     pub fn enabled(&self) -> bool {
@@ -152,7 +204,24 @@ impl RateLimits {
     }
 
     /// Takes one token, or answers `rate_limited` with the wait.
-    pub fn check(&self, bucket: Bucket, key: Key) -> Result<(), Error> {
+    pub async fn check(&self, bucket: Bucket, key: Key) -> Result<(), Error> {
+        if let (Some(shared), Some(&(per_second, burst))) = (&self.shared, self.rates.get(&bucket)) {
+            let interval_us = (1_000_000.0 / per_second).round().max(1.0) as u64;
+            let mut invocation = shared.script.key(format!("{}:{}:{key}", shared.prefix, bucket.name()));
+            invocation.arg(interval_us).arg(burst);
+            let mut conn = shared.conn.clone();
+            let answer = tokio::time::timeout(SHARED_CHECK_TIMEOUT, invocation.invoke_async::<u64>(&mut conn)).await;
+            match answer {
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(wait_us)) => return Err(Error::rate_limited(u64::div_ceil(wait_us, 1000).max(1))),
+                Ok(Err(e)) => tracing::warn!(error = %e, "shared rate limit unavailable; using this node's buckets"),
+                Err(_) => tracing::warn!("shared rate limit timed out; using this node's buckets"),
+            }
+        }
+        self.check_local(bucket, key)
+    }
+
+    fn check_local(&self, bucket: Bucket, key: Key) -> Result<(), Error> {
         let Some(limiter) = self.limiters.get(&bucket) else { return Ok(()) };
         limiter.check_key(&key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -186,13 +255,13 @@ mod tests {
     fn burst_then_refusal_with_wait() {
         let limits = RateLimits::new(&RateLimitConfig::parse("messages=1:3").unwrap());
         for _ in 0..3 {
-            limits.check(Bucket::Messages, Key::User(1)).unwrap();
+            limits.check_local(Bucket::Messages, Key::User(1)).unwrap();
         }
-        let Err(Error::Refused(body)) = limits.check(Bucket::Messages, Key::User(1)) else {
+        let Err(Error::Refused(body)) = limits.check_local(Bucket::Messages, Key::User(1)) else {
             panic!("expected refusal")
         };
         assert!(body.retry_after_ms.unwrap() > 0);
         // Another user has their own bucket.
-        limits.check(Bucket::Messages, Key::User(2)).unwrap();
+        limits.check_local(Bucket::Messages, Key::User(2)).unwrap();
     }
 }

@@ -197,3 +197,41 @@ async fn nodes_rejoin_after_a_redis_restart() {
     first.kill().await;
     second.kill().await;
 }
+
+/// A user spreading messages over two nodes still has one budget: the buckets live in Redis.
+#[tokio::test]
+async fn rate_limits_are_shared_by_the_nodes() {
+    let Some((redis, prefix)) = test_redis() else {
+        eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster tests");
+        return;
+    };
+    let storage = Storage::new().await;
+    let env = [
+        ("REDIS_URL", redis.as_str()),
+        ("CONFAB_REDIS_PREFIX", prefix.as_str()),
+        ("CONFAB_RATE_LIMITS", "messages=0.2:4,register=1000:1000,login=1000:1000,login_ip=1000:1000"),
+    ];
+    let first = ServerProcess::start_with(&storage, &env).await;
+    let second = ServerProcess::start_with(&storage, &env).await;
+    let (alice, _bob, conversation) = Api::new(&first.url).pair("shared_rl").await;
+    let path = format!("/api/messages/conversations/{conversation}/messages");
+    let mut accepted = 0;
+    let mut limited = 0;
+    for i in 0..8 {
+        let node = Api::new(if i % 2 == 0 { &first.url } else { &second.url });
+        let (status, body) =
+            node.post(&path, &alice.token, json!({"content": format!("m{i}"), "clientMsgId": cid()})).await;
+        match status {
+            StatusCode::CREATED => accepted += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(body["error"]["retryAfterMs"].as_u64().unwrap() > 0, "{body}");
+                limited += 1;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    // A burst of 4 in all (5 s per refill), not 4 per node.
+    assert_eq!((accepted, limited), (4, 4));
+    first.kill().await;
+    second.kill().await;
+}

@@ -164,7 +164,6 @@ impl ServerProcess {
     /// Starts the binary with extra environment (e.g. `REDIS_URL`).
     pub async fn start_with(storage: &Storage, env: &[(&str, &str)]) -> ServerProcess {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_confab-server"));
-        command.envs(env.iter().copied());
         command
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(storage.dir.path())
@@ -173,6 +172,8 @@ impl ServerProcess {
             Some(url) => command.env("DATABASE_URL", url),
             None => command.env_remove("DATABASE_URL"),
         };
+        // Last, so that a test can override the defaults above.
+        command.envs(env.iter().copied());
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
