@@ -28,6 +28,10 @@ pub struct Config {
     /// Prefix of the Redis channels, so that several deployments (or tests) can share one Redis.
     #[arg(long, env = "CONFAB_REDIS_PREFIX", default_value = "confab")]
     pub redis_prefix: String,
+    /// With Redis: how long a node's presence entries live without a heartbeat, in milliseconds — the
+    /// bound on how long the users of a crashed node stay online.
+    #[arg(long, env = "CONFAB_PRESENCE_TTL_MS", default_value_t = 30_000)]
+    pub presence_ttl_ms: u64,
     /// Rate limits: empty for the defaults, `off`, or `name=PER_SECOND:BURST,...` (see docs/protocol.md).
     #[arg(long, env = "CONFAB_RATE_LIMITS", default_value = "", value_parser = RateLimitConfig::parse)]
     pub rate_limits: RateLimitConfig,
@@ -45,6 +49,7 @@ impl Config {
             database_url: None,
             redis_url: None,
             redis_prefix: "confab".into(),
+            presence_ttl_ms: 30_000,
             rate_limits: RateLimitConfig::default(),
             call_ring_timeout_ms: confab_protocol::limits::CALL_RING_TIMEOUT_SECS * 1000,
         }

@@ -8,23 +8,26 @@ use crate::AppState;
 use crate::accounts::AuthUser;
 use crate::error::{Error, Result};
 
-/// Fills in the members' `online` flags.
-fn with_presence(state: &AppState, mut conversation: Conversation) -> Conversation {
-    for member in &mut conversation.members {
-        member.online = state.presence.is_online(member.user.id);
+/// Fills in the members' `online` flags (one presence lookup for all of them).
+async fn with_presence(state: &AppState, mut conversations: Vec<Conversation>) -> Vec<Conversation> {
+    let mut users: Vec<_> = conversations.iter().flat_map(|c| c.members.iter().map(|m| m.user.id)).collect();
+    users.sort_unstable();
+    users.dedup();
+    let online = crate::presence::online_among(state, &users).await;
+    for member in conversations.iter_mut().flat_map(|c| c.members.iter_mut()) {
+        member.online = online.contains(&member.user.id);
     }
-    conversation
+    conversations
 }
 
 pub async fn list(state: &AppState, me: &AuthUser) -> Result<Vec<Conversation>> {
     let conversations = state.store.conversations(me.user.id, None).await?;
-    Ok(conversations.into_iter().map(|c| with_presence(state, c)).collect())
+    Ok(with_presence(state, conversations).await)
 }
 
 pub async fn get(state: &AppState, me: &AuthUser, id: ConversationId) -> Result<Conversation> {
-    let conversation =
-        state.store.conversations(me.user.id, Some(id)).await?.pop().ok_or_else(|| Error::not_found("conversation"))?;
-    Ok(with_presence(state, conversation))
+    let conversations = state.store.conversations(me.user.id, Some(id)).await?;
+    with_presence(state, conversations).await.pop().ok_or_else(|| Error::not_found("conversation"))
 }
 
 /// Creates a conversation; `Ok((conversation, created))` — a direct one that existed is returned as is.

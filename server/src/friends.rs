@@ -15,19 +15,23 @@ pub enum Requested {
     Friends(Friend),
 }
 
-fn friend(state: &AppState, user: User, last_seen: Option<i64>) -> Friend {
-    let online = state.presence.is_online(user.id);
+fn friend(user: User, online: bool, last_seen: Option<i64>) -> Friend {
     Friend { user, online, last_seen: if online { None } else { last_seen } }
 }
 
 pub async fn list(state: &AppState, me: &AuthUser) -> Result<Vec<Friend>> {
     let friends = state.store.friends(me.user.id).await?;
-    Ok(friends.into_iter().map(|(user, last_seen)| friend(state, user, last_seen)).collect())
+    let ids: Vec<UserId> = friends.iter().map(|(user, _)| user.id).collect();
+    let online = crate::presence::online_among(state, &ids).await;
+    Ok(friends
+        .into_iter()
+        .map(|(user, last_seen)| friend(user.clone(), online.contains(&user.id), last_seen))
+        .collect())
 }
 
 async fn as_friend(state: &AppState, user: &User) -> Result<Friend> {
     let last_seen = state.store.last_seen(user.id).await?;
-    Ok(friend(state, user.clone(), last_seen))
+    Ok(friend(user.clone(), crate::presence::is_online(state, user.id).await, last_seen))
 }
 
 /// Tells both users they are now friends, each seeing the other.

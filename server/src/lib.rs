@@ -57,6 +57,8 @@ pub struct Shared {
     pub store: store::Store,
     pub hub: hub::Hub,
     pub presence: presence::Presence,
+    /// Presence across nodes, when Redis is configured.
+    pub shared_presence: Option<presence::SharedPresence>,
     pub limits: ratelimit::RateLimits,
     pub calls: calls::Calls,
     pub metrics: metrics::Metrics,
@@ -113,7 +115,7 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
             let commands = redis::aio::ConnectionManager::new(client).await.map_err(|e| unusable(&e))?;
             let state = new_state(config, store, hub::Hub::new(io.clone()), Some(commands));
             socket::register(&io, state.clone()).await.map_err(|e| unusable(&e))?;
-            tracing::info!(prefix = %state.config.redis_prefix, "Socket.IO rooms and rate limits shared through Redis");
+            tracing::info!(prefix = %state.config.redis_prefix, "Socket.IO rooms, rate limits and presence shared through Redis");
             Ok((http::router(state.clone()).layer(layer), state))
         }
     }
@@ -126,14 +128,17 @@ fn new_state(
     redis: Option<redis::aio::ConnectionManager>,
 ) -> AppState {
     let mut limits = ratelimit::RateLimits::new(&config.rate_limits);
+    let mut shared_presence = None;
     if let Some(conn) = redis {
-        limits = limits.shared_through(conn, &config.redis_prefix);
+        limits = limits.shared_through(conn.clone(), &config.redis_prefix);
+        shared_presence = Some(presence::SharedPresence::new(conn, &config.redis_prefix, config.presence_ttl_ms));
     }
     AppState(Arc::new(Shared {
         config,
         store,
         hub,
         presence: presence::Presence::default(),
+        shared_presence,
         limits,
         calls: calls::Calls::default(),
         metrics: metrics::Metrics::new(),
@@ -150,11 +155,17 @@ pub async fn serve(
     let janitor = {
         let state = state.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            // Presence entries are refreshed three times per lifetime; idle rate-limit keys go each minute.
+            let mut presence_tick = tokio::time::interval(Duration::from_millis(state.config.presence_ttl_ms / 3));
+            let mut limits_tick = tokio::time::interval(Duration::from_secs(60));
             loop {
-                tick.tick().await;
-                state.limits.forget_idle();
-                presence::sweep(&state).await;
+                tokio::select! {
+                    _ = presence_tick.tick() => {
+                        presence::heartbeat(&state).await;
+                        presence::sweep(&state).await;
+                    }
+                    _ = limits_tick.tick() => state.limits.forget_idle(),
+                }
             }
         })
     };

@@ -87,7 +87,7 @@ struct Contacts(Vec<UserId>);
 
 /// After `connect` reached the client: who is online among its contacts.
 async fn on_connect<A: Adapter>(state: AppState, s: SocketRef<A>, Contacts(contacts): Contacts) {
-    let online = OnlineUsers { user_ids: state.presence.online_among(&contacts) };
+    let online = OnlineUsers { user_ids: presence::online_among(&state, &contacts).await };
     s.emit(events::ONLINE_USERS, &online).ok();
 }
 

@@ -235,3 +235,45 @@ async fn rate_limits_are_shared_by_the_nodes() {
     first.kill().await;
     second.kill().await;
 }
+
+/// Presence across nodes: online once whatever the number of nodes a user is on, offline when the
+/// last device anywhere leaves — also when that device's node dies.
+#[tokio::test]
+async fn presence_spans_the_nodes_and_survives_a_node_crash() {
+    let Some((redis, prefix)) = test_redis() else {
+        eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster tests");
+        return;
+    };
+    let storage = Storage::new().await;
+    let env = [
+        ("REDIS_URL", redis.as_str()),
+        ("CONFAB_REDIS_PREFIX", prefix.as_str()),
+        // Entries live 1.5 s without a heartbeat (every 0.5 s): a dead node's users go offline fast.
+        ("CONFAB_PRESENCE_TTL_MS", "1500"),
+    ];
+    let doomed = ServerProcess::start_with(&storage, &env).await;
+    let survivor = ServerProcess::start_with(&storage, &env).await;
+    let api = Api::new(&survivor.url);
+    let (alice, bob, _) = api.pair("presence").await;
+    let mut alice_socket = connect(&survivor.url, &alice.token).await.unwrap();
+    alice_socket.next("onlineUsers").await;
+
+    let bob_here = connect(&survivor.url, &bob.token).await.unwrap();
+    assert_eq!(alice_socket.next("userOnline").await["userId"], bob.id);
+    let mut bob_there = connect(&doomed.url, &bob.token).await.unwrap();
+    let seen = bob_there.next("onlineUsers").await;
+    assert_eq!(seen["userIds"], json!([alice.id]), "a node sees users connected to another node");
+    alice_socket.none("userOnline", std::time::Duration::from_millis(300)).await;
+
+    bob_here.close().await;
+    alice_socket.none("userOffline", std::time::Duration::from_millis(500)).await;
+    let (_, friends) = api.get("/api/friends", &alice.token).await;
+    assert_eq!(friends["friends"][0]["online"], true, "online through a device on the other node");
+
+    doomed.kill().await;
+    let offline = alice_socket.next("userOffline").await;
+    assert_eq!(offline["userId"], bob.id, "the dead node's user goes offline");
+    let (_, friends) = api.get("/api/friends", &alice.token).await;
+    assert_eq!(friends["friends"][0]["online"], false);
+    survivor.kill().await;
+}
