@@ -277,3 +277,48 @@ async fn presence_spans_the_nodes_and_survives_a_node_crash() {
     assert_eq!(friends["friends"][0]["online"], false);
     survivor.kill().await;
 }
+
+/// A node dies mid-conversation: its user reconnects to another node, `sync` brings what they missed,
+/// the others see them offline and back, and no acknowledged message is lost.
+#[tokio::test]
+async fn a_killed_nodes_users_move_to_another_node_and_lose_nothing() {
+    let Some((redis, prefix)) = test_redis() else {
+        eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster tests");
+        return;
+    };
+    let storage = Storage::new().await;
+    let env =
+        [("REDIS_URL", redis.as_str()), ("CONFAB_REDIS_PREFIX", prefix.as_str()), ("CONFAB_PRESENCE_TTL_MS", "1500")];
+    let doomed = ServerProcess::start_with(&storage, &env).await;
+    let survivor = ServerProcess::start_with(&storage, &env).await;
+    let api = Api::new(&survivor.url);
+    let (alice, bob, conversation) = api.pair("kill_node").await;
+    let alice_socket = connect(&doomed.url, &alice.token).await.unwrap();
+    let mut bob_socket = connect(&survivor.url, &bob.token).await.unwrap();
+    bob_socket.next("onlineUsers").await;
+
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        acked.push(send(&alice_socket, conversation, &format!("from the doomed node {i}")).await);
+    }
+    let seen_by_alice = acked.last().unwrap()["seq"].as_i64().unwrap();
+    doomed.kill().await;
+    assert_eq!(bob_socket.next_matching("userOffline", |e| e["userId"] == alice.id).await["userId"], alice.id);
+
+    // While Alice is away, Bob writes.
+    let missed = send(&bob_socket, conversation, "while you were away").await;
+
+    // Alice's client reconnects through the proxy: here, straight to the surviving node.
+    let alice_again = connect(&survivor.url, &alice.token).await.unwrap();
+    assert_eq!(bob_socket.next_matching("userOnline", |e| e["userId"] == alice.id).await["userId"], alice.id);
+    let page = alice_again.ok("sync", json!({"since": {conversation.to_string(): seen_by_alice}})).await;
+    let caught_up: Vec<_> =
+        page["conversations"][0]["messages"].as_array().unwrap().iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(caught_up, vec![missed["id"].clone()], "sync returns exactly what was missed");
+
+    let stored = api.all_message_ids(&bob.token, conversation).await;
+    for message in &acked {
+        assert!(stored.contains(&message["id"].as_i64().unwrap()), "acknowledged message lost: {message}");
+    }
+    survivor.kill().await;
+}
