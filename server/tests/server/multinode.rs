@@ -50,18 +50,29 @@ fn test_redis() -> Option<(String, String)> {
     Some((url, format!("confab-test-{}-{}", std::process::id(), cid())))
 }
 
+/// Presence entries live 1.5 s without a heartbeat (every 0.5 s): a dead node's users go offline fast.
+const SHORT_PRESENCE: (&str, &str) = ("CONFAB_PRESENCE_TTL_MS", "1500");
+
+/// Two nodes on one fresh database, sharing the test Redis under a prefix of their own, with `extra`
+/// environment. `None` (after saying so) when no test Redis is configured.
+async fn two_nodes(extra: &[(&str, &str)]) -> Option<(Storage, ServerProcess, ServerProcess)> {
+    let Some((redis, prefix)) = test_redis() else {
+        eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster tests");
+        return None;
+    };
+    let storage = Storage::new().await;
+    let mut env = vec![("REDIS_URL", redis.as_str()), ("CONFAB_REDIS_PREFIX", prefix.as_str())];
+    env.extend_from_slice(extra);
+    let first = ServerProcess::start_with(&storage, &env).await;
+    let second = ServerProcess::start_with(&storage, &env).await;
+    Some((storage, first, second))
+}
+
 /// Users on different nodes (sharing a database and Redis) chat as if on one: messages, typing and a
 /// second device reach across nodes; logout on one node disconnects the token's socket on the other.
 #[tokio::test]
 async fn users_on_different_nodes_reach_each_other_through_redis() {
-    let Some((redis, prefix)) = test_redis() else {
-        eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster test");
-        return;
-    };
-    let storage = Storage::new().await;
-    let env = [("REDIS_URL", redis.as_str()), ("CONFAB_REDIS_PREFIX", prefix.as_str())];
-    let first = ServerProcess::start_with(&storage, &env).await;
-    let second = ServerProcess::start_with(&storage, &env).await;
+    let Some((_storage, first, second)) = two_nodes(&[]).await else { return };
     let api = Api::new(&first.url);
     let (alice, bob, conversation) = api.pair("redis").await;
 
@@ -201,18 +212,8 @@ async fn nodes_rejoin_after_a_redis_restart() {
 /// A user spreading messages over two nodes still has one budget: the buckets live in Redis.
 #[tokio::test]
 async fn rate_limits_are_shared_by_the_nodes() {
-    let Some((redis, prefix)) = test_redis() else {
-        eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster tests");
-        return;
-    };
-    let storage = Storage::new().await;
-    let env = [
-        ("REDIS_URL", redis.as_str()),
-        ("CONFAB_REDIS_PREFIX", prefix.as_str()),
-        ("CONFAB_RATE_LIMITS", "messages=0.2:4,register=1000:1000,login=1000:1000,login_ip=1000:1000"),
-    ];
-    let first = ServerProcess::start_with(&storage, &env).await;
-    let second = ServerProcess::start_with(&storage, &env).await;
+    let limits = [("CONFAB_RATE_LIMITS", "messages=0.2:4,register=1000:1000,login=1000:1000,login_ip=1000:1000")];
+    let Some((_storage, first, second)) = two_nodes(&limits).await else { return };
     let (alice, _bob, conversation) = Api::new(&first.url).pair("shared_rl").await;
     let path = format!("/api/messages/conversations/{conversation}/messages");
     let mut accepted = 0;
@@ -240,19 +241,7 @@ async fn rate_limits_are_shared_by_the_nodes() {
 /// last device anywhere leaves — also when that device's node dies.
 #[tokio::test]
 async fn presence_spans_the_nodes_and_survives_a_node_crash() {
-    let Some((redis, prefix)) = test_redis() else {
-        eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster tests");
-        return;
-    };
-    let storage = Storage::new().await;
-    let env = [
-        ("REDIS_URL", redis.as_str()),
-        ("CONFAB_REDIS_PREFIX", prefix.as_str()),
-        // Entries live 1.5 s without a heartbeat (every 0.5 s): a dead node's users go offline fast.
-        ("CONFAB_PRESENCE_TTL_MS", "1500"),
-    ];
-    let doomed = ServerProcess::start_with(&storage, &env).await;
-    let survivor = ServerProcess::start_with(&storage, &env).await;
+    let Some((_storage, doomed, survivor)) = two_nodes(&[SHORT_PRESENCE]).await else { return };
     let api = Api::new(&survivor.url);
     let (alice, bob, _) = api.pair("presence").await;
     let mut alice_socket = connect(&survivor.url, &alice.token).await.unwrap();
@@ -282,15 +271,7 @@ async fn presence_spans_the_nodes_and_survives_a_node_crash() {
 /// the others see them offline and back, and no acknowledged message is lost.
 #[tokio::test]
 async fn a_killed_nodes_users_move_to_another_node_and_lose_nothing() {
-    let Some((redis, prefix)) = test_redis() else {
-        eprintln!("SKIPPED: set CONFAB_TEST_REDIS to run the cluster tests");
-        return;
-    };
-    let storage = Storage::new().await;
-    let env =
-        [("REDIS_URL", redis.as_str()), ("CONFAB_REDIS_PREFIX", prefix.as_str()), ("CONFAB_PRESENCE_TTL_MS", "1500")];
-    let doomed = ServerProcess::start_with(&storage, &env).await;
-    let survivor = ServerProcess::start_with(&storage, &env).await;
+    let Some((_storage, doomed, survivor)) = two_nodes(&[SHORT_PRESENCE]).await else { return };
     let api = Api::new(&survivor.url);
     let (alice, bob, conversation) = api.pair("kill_node").await;
     let alice_socket = connect(&doomed.url, &alice.token).await.unwrap();
