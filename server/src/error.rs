@@ -18,6 +18,9 @@ pub enum Error {
     PasswordHash(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Redis, which holds state shared by the nodes (call state), failed or is unreachable.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
     /// The configuration cannot work (unsupported database URL, unusable data directory).
     #[error("configuration: {0}")]
     Config(String),
@@ -58,6 +61,10 @@ impl Error {
             Error::Refused(body) => body.clone(),
             Error::Database(sqlx::Error::PoolClosed) => {
                 ErrorBody::new(ErrorCode::Unavailable, "the server is shutting down")
+            }
+            Error::Redis(e) => {
+                tracing::warn!(error = %e, "shared state unavailable");
+                ErrorBody::new(ErrorCode::Unavailable, "shared state is unavailable, retry shortly")
             }
             other => {
                 tracing::error!(error = %other, "request failed");

@@ -111,7 +111,7 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
             let adapter = RedisAdapterCtr::new_with_driver(driver, adapter_config);
             let (layer, io) =
                 builder.with_adapter::<CustomRedisAdapter<_, cluster::ReconnectingDriver>>(adapter).build_layer();
-            // Commands (rate-limit buckets) on a connection of their own, which also reconnects.
+            // Commands (rate-limit buckets, presence, call state) on a connection of their own, which also reconnects.
             let commands = redis::aio::ConnectionManager::new(client).await.map_err(|e| unusable(&e))?;
             let state = new_state(config, store, hub::Hub::new(io.clone()), Some(commands));
             socket::register(&io, state.clone()).await.map_err(|e| unusable(&e))?;
@@ -129,7 +129,13 @@ fn new_state(
 ) -> AppState {
     let mut limits = ratelimit::RateLimits::new(&config.rate_limits);
     let mut shared_presence = None;
+    let mut call_table = calls::CallTable::local();
     if let Some(conn) = redis {
+        call_table = calls::CallTable::Shared(calls::SharedCalls::new(
+            conn.clone(),
+            &config.redis_prefix,
+            config.presence_ttl_ms,
+        ));
         limits = limits.shared_through(conn.clone(), &config.redis_prefix);
         shared_presence = Some(presence::SharedPresence::new(conn, &config.redis_prefix, config.presence_ttl_ms));
     }
@@ -140,7 +146,7 @@ fn new_state(
         presence: presence::Presence::default(),
         shared_presence,
         limits,
-        calls: calls::Calls::default(),
+        calls: calls::Calls::new(call_table),
         metrics: metrics::Metrics::new(),
     }))
 }
@@ -155,7 +161,7 @@ pub async fn serve(
     let janitor = {
         let state = state.clone();
         tokio::spawn(async move {
-            // Presence entries are refreshed three times per lifetime; idle rate-limit keys go each minute.
+            // Presence entries and call leases are renewed three times per lifetime; idle rate-limit keys go each minute.
             let mut presence_tick = tokio::time::interval(Duration::from_millis(state.config.presence_ttl_ms / 3));
             let mut limits_tick = tokio::time::interval(Duration::from_secs(60));
             loop {
@@ -163,6 +169,7 @@ pub async fn serve(
                     _ = presence_tick.tick() => {
                         presence::heartbeat(&state).await;
                         presence::sweep(&state).await;
+                        calls::heartbeat(&state).await;
                     }
                     _ = limits_tick.tick() => state.limits.forget_idle(),
                 }

@@ -303,3 +303,96 @@ async fn a_killed_nodes_users_move_to_another_node_and_lose_nothing() {
     }
     survivor.kill().await;
 }
+
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
+
+/// Call state is shared: caller and callee on different nodes go through the whole signaling
+/// sequence; a third user calling the busy callee through the other node is told `busy`.
+#[tokio::test]
+async fn a_call_between_users_on_different_nodes() {
+    let Some((_storage, first, second)) = two_nodes(&[]).await else { return };
+    let api = Api::new(&first.url);
+    let (alice, bob, conversation) = api.pair("callx").await;
+    let carol = api.register("callx_c").await;
+    api.befriend(&carol, &bob).await;
+    let carol_with_bob = api.direct(&carol, &bob).await;
+
+    let mut caller = connect(&first.url, &alice.token).await.unwrap();
+    let mut bob_there = connect(&second.url, &bob.token).await.unwrap();
+    let mut bob_here = connect(&first.url, &bob.token).await.unwrap();
+    let carol_socket = connect(&second.url, &carol.token).await.unwrap();
+
+    let started =
+        caller.ok("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": SDP})).await;
+    let call_id = started["callId"].as_str().unwrap().to_owned();
+    assert_eq!(bob_there.next("incomingCall").await["callId"], call_id.as_str(), "rings on the other node");
+    assert_eq!(bob_here.next("incomingCall").await["callId"], call_id.as_str());
+
+    // Bob answers on the second node; the caller (first node) hears it, Bob's other device stops ringing.
+    bob_there.ok("acceptCall", json!({"callId": call_id, "sdp": SDP})).await;
+    assert_eq!(caller.next("callAccepted").await["callId"], call_id.as_str());
+    assert_eq!(bob_here.next("callEnded").await["reason"], "answeredElsewhere");
+    bob_here.refused("acceptCall", json!({"callId": call_id, "sdp": SDP}), "conflict").await;
+
+    // ICE both ways across the nodes, only to the answering device.
+    let candidate = json!({"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"});
+    caller.ok("iceCandidate", json!({"callId": call_id, "candidate": candidate})).await;
+    assert_eq!(bob_there.next("iceCandidate").await["candidate"], candidate);
+    bob_here.none("iceCandidate", std::time::Duration::from_millis(300)).await;
+    bob_there.ok("iceCandidate", json!({"callId": call_id, "candidate": candidate})).await;
+    assert_eq!(caller.next("iceCandidate").await["fromUserId"], bob.id);
+
+    // Bob is busy for a call placed through the other node, and so is the caller.
+    let busy = json!({"conversationId": carol_with_bob, "callType": "audio", "sdp": SDP});
+    carol_socket.refused("initiateCall", busy, "busy").await;
+    caller
+        .refused("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": SDP}), "busy")
+        .await;
+
+    // Carol is not a party: the call is not found for her on either node.
+    carol_socket.refused("endCall", json!({"callId": call_id}), "not_found").await;
+
+    bob_there.ok("endCall", json!({"callId": call_id})).await;
+    for device in [&mut caller, &mut bob_there] {
+        assert_eq!(device.next("callEnded").await["reason"], "hangup");
+    }
+    let record = caller.next_matching("messageReceived", |m| m["type"] == "call").await;
+    assert_eq!(record["call"]["outcome"], "completed");
+    caller.refused("endCall", json!({"callId": call_id}), "not_found").await;
+    let history = api.history(&bob.token, conversation).await;
+    let records: Vec<_> = history.iter().filter(|m| m["type"] == "call").collect();
+    assert_eq!(records.len(), 1, "one record for the call: {history:?}");
+    first.kill().await;
+    second.kill().await;
+}
+
+/// The node holding the caller's socket dies mid-call: the callee, on the other node, is told the
+/// call ended within the lease time, once, and can be called again.
+#[tokio::test]
+async fn a_call_ends_when_the_callers_node_dies() {
+    let Some((_storage, doomed, survivor)) = two_nodes(&[SHORT_PRESENCE]).await else { return };
+    let api = Api::new(&survivor.url);
+    let (alice, bob, conversation) = api.pair("calldie").await;
+    let caller = connect(&doomed.url, &alice.token).await.unwrap();
+    let mut callee = connect(&survivor.url, &bob.token).await.unwrap();
+    let started =
+        caller.ok("initiateCall", json!({"conversationId": conversation, "callType": "video", "sdp": SDP})).await;
+    let call_id = started["callId"].as_str().unwrap().to_owned();
+    callee.next("incomingCall").await;
+    callee.ok("acceptCall", json!({"callId": call_id, "sdp": SDP})).await;
+
+    let killed = std::time::Instant::now();
+    doomed.kill().await;
+    let ended = callee.next("callEnded").await;
+    assert_eq!(ended, json!({"callId": call_id, "reason": "disconnected", "durationMs": ended["durationMs"]}));
+    assert!(killed.elapsed() < std::time::Duration::from_secs(5), "ended after {:?}", killed.elapsed());
+    let record = callee.next_matching("messageReceived", |m| m["type"] == "call").await;
+    assert_eq!(record["call"]["outcome"], "completed");
+    callee.none("callEnded", std::time::Duration::from_millis(1500)).await;
+
+    // Nobody is left busy: Alice, back on the surviving node, can call Bob again.
+    let caller_again = connect(&survivor.url, &alice.token).await.unwrap();
+    caller_again.ok("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": SDP})).await;
+    assert_ne!(callee.next("incomingCall").await["callId"], call_id.as_str());
+    survivor.kill().await;
+}

@@ -2,73 +2,66 @@
 //! server: SDP and ICE payloads are relayed as opaque values.
 //!
 //! A call is addressed by its `callId` everywhere (never "the user's current call"), so that
-//! several calls — and later group calls — fit the same events. State is process-local for now;
-//! the scale-out work moves it to shared storage.
+//! several calls — and later group calls — fit the same events. The state lives in a [`CallTable`]:
+//! this process's memory, or Redis when nodes share it, so caller and callee may sit on different
+//! nodes. Each transition loads the call, decides here, and commits with a compare-and-swap; the
+//! path whose removal wins is the one that finishes the call (one `callEnded`, one record).
+
+mod table;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use confab_protocol::notifications::{
     CallAccepted, CallEndReason, CallEnded, CallRejected, IceCandidateRelayed, IncomingCall,
 };
 use confab_protocol::requests::{AcceptCall, EndCall, IceCandidate, InitiateCall, RejectCall};
 use confab_protocol::{
-    CallOutcome, CallRecord, CallType, ConversationId, ConversationKind, ErrorCode, MessageType, User, UserId, events,
-    limits, validate,
+    CallOutcome, CallRecord, CallType, ConversationKind, ErrorCode, MessageType, events, limits, validate,
 };
 use rand::RngCore;
 use socketioxide::socket::Sid;
+
+pub use table::{Call, CallTable, Inserted, Party, SharedCalls, Versioned};
 
 use crate::AppState;
 use crate::accounts::AuthUser;
 use crate::error::{Error, Result};
 use crate::hub::user_room;
 use crate::ratelimit::{Bucket, Key};
+use crate::store::now_ms;
 
-struct Call {
-    conversation_id: ConversationId,
-    call_type: CallType,
-    caller: User,
-    /// The caller's device in the call.
-    caller_sid: Sid,
-    callee: UserId,
-    /// The callee's device that answered; `None` while ringing.
-    callee_sid: Option<Sid>,
-    /// When it was answered; `None` while ringing.
-    answered_at: Option<Instant>,
-}
-
-impl Call {
-    fn involves(&self, user: UserId) -> bool {
-        self.caller.id == user || self.callee == user
-    }
-    /// Where the callee is reached: the answering device, or every device while it rings.
-    fn callee_room(&self) -> String {
-        self.callee_sid.map_or_else(|| user_room(self.callee), |sid| sid.to_string())
-    }
-
-    fn duration_ms(&self) -> i64 {
-        self.answered_at.map_or(0, |t| t.elapsed().as_millis() as i64)
-    }
-}
-
-/// Calls in progress, by call id.
-#[derive(Default)]
+/// Call state, and which of this node's sockets are parties to which calls.
 pub struct Calls {
-    calls: Mutex<HashMap<String, Call>>,
+    table: CallTable,
+    /// Call id → this node's sockets in it: ended when they disconnect, leases renewed while they live.
+    parties_here: Mutex<HashMap<String, Vec<(Sid, Party)>>>,
 }
 
 impl Calls {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Call>> {
-        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn new(table: CallTable) -> Self {
+        Calls { table, parties_here: Mutex::default() }
     }
-    fn is_busy(&self, user: UserId) -> bool {
-        self.lock().values().any(|c| c.involves(user))
+
+    fn here(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(Sid, Party)>>> {
+        self.parties_here.lock().unwrap_or_else(|p| p.into_inner())
     }
-    /// Removes a call so that exactly one path finishes it.
-    fn take(&self, call_id: &str) -> Option<Call> {
-        self.lock().remove(call_id)
+
+    fn join_here(&self, id: &str, sid: Sid, party: Party) {
+        self.here().entry(id.to_owned()).or_default().push((sid, party));
+    }
+
+    /// Loads the call, lets `check` refuse, and removes it; retries when another transition raced.
+    async fn take_if(&self, id: &str, check: impl Fn(&Call) -> Result<()>) -> Result<Call> {
+        loop {
+            let current = self.table.load(id).await?.ok_or_else(call_not_found)?;
+            check(&current.call)?;
+            if self.table.remove(id, &current).await? {
+                self.here().remove(id);
+                return Ok(current.call);
+            }
+        }
     }
 }
 
@@ -80,6 +73,11 @@ fn new_call_id() -> String {
 
 fn call_not_found() -> Error {
     Error::not_found("call")
+}
+
+/// Where the callee is reached: the answering device, or every device while it rings.
+fn callee_room(call: &Call) -> String {
+    call.callee_sid.clone().unwrap_or_else(|| user_room(call.callee))
 }
 
 pub async fn initiate(state: &AppState, me: &AuthUser, sid: Sid, request: InitiateCall) -> Result<String> {
@@ -95,32 +93,25 @@ pub async fn initiate(state: &AppState, me: &AuthUser, sid: Sid, request: Initia
         .map(|m| m.user.id)
         .find(|&id| id != me.user.id)
         .ok_or_else(|| Error::invalid("nobody to call in this conversation"))?;
-    if state.calls.is_busy(me.user.id) {
-        return Err(Error::refused(ErrorCode::Busy, "you are already in a call"));
-    }
     let call_id = new_call_id();
     let call = Call {
         conversation_id: request.conversation_id,
         call_type: request.call_type,
         caller: me.user.clone(),
-        caller_sid: sid,
+        caller_sid: sid.to_string(),
         callee,
         callee_sid: None,
-        answered_at: None,
+        answered_at_ms: None,
     };
-    let inserted = {
-        let mut calls = state.calls.lock();
-        if calls.values().any(|c| c.involves(callee)) {
-            Err(call)
-        } else {
-            calls.insert(call_id.clone(), call);
-            Ok(())
+    match state.calls.table.insert(&call_id, &call).await? {
+        Inserted::Yes => {}
+        Inserted::CallerBusy => return Err(Error::refused(ErrorCode::Busy, "you are already in a call")),
+        Inserted::CalleeBusy => {
+            record(state, &call_id, &call, CallOutcome::Busy).await;
+            return Err(Error::refused(ErrorCode::Busy, "the other user is in another call"));
         }
-    };
-    if let Err(call) = inserted {
-        record(state, &call_id, &call, CallOutcome::Busy).await;
-        return Err(Error::refused(ErrorCode::Busy, "the other user is in another call"));
     }
+    state.calls.join_here(&call_id, sid, Party::Caller);
     let incoming = IncomingCall {
         call_id: call_id.clone(),
         caller_id: me.user.id,
@@ -131,12 +122,13 @@ pub async fn initiate(state: &AppState, me: &AuthUser, sid: Sid, request: Initia
     };
     state.hub.to_users(&[callee], None, events::INCOMING_CALL, &incoming).await;
 
+    // The ring timer runs on this node; if the node dies, the caller's lease ends the call instead.
     let timeout = Duration::from_millis(state.config.call_ring_timeout_ms);
     let (state, id) = (state.clone(), call_id.clone());
     tokio::spawn(async move {
         tokio::time::sleep(timeout).await;
-        let ringing = state.calls.lock().get(&id).is_some_and(|c| c.answered_at.is_none());
-        if ringing && let Some(call) = state.calls.take(&id) {
+        let ringing = |c: &Call| if c.answered_at_ms.is_none() { Ok(()) } else { Err(Error::conflict("answered")) };
+        if let Ok(call) = state.calls.take_if(&id, ringing).await {
             finish(&state, &id, call, CallEndReason::Missed, CallOutcome::Missed).await;
         }
     });
@@ -146,18 +138,22 @@ pub async fn initiate(state: &AppState, me: &AuthUser, sid: Sid, request: Initia
 pub async fn accept(state: &AppState, me: &AuthUser, sid: Sid, request: AcceptCall) -> Result<()> {
     state.limits.check(Bucket::Signaling, Key::User(me.user.id)).await?;
     validate::sdp(&request.sdp)?;
-    let caller_sid = {
-        let mut calls = state.calls.lock();
-        let call = calls.get_mut(&request.call_id).filter(|c| c.callee == me.user.id).ok_or_else(call_not_found)?;
-        if call.answered_at.is_some() {
+    let call = loop {
+        let current = state.calls.table.load(&request.call_id).await?;
+        let current = current.filter(|c| c.call.callee == me.user.id).ok_or_else(call_not_found)?;
+        if current.call.answered_at_ms.is_some() {
             return Err(Error::conflict("the call was already answered"));
         }
-        call.callee_sid = Some(sid);
-        call.answered_at = Some(Instant::now());
-        call.caller_sid
+        let mut call = current.call;
+        call.callee_sid = Some(sid.to_string());
+        call.answered_at_ms = Some(now_ms());
+        if state.calls.table.replace(&request.call_id, current.version, &call).await? {
+            break call;
+        }
     };
+    state.calls.join_here(&request.call_id, sid, Party::Callee);
     let accepted = CallAccepted { call_id: request.call_id.clone(), sdp: request.sdp };
-    state.hub.to_socket(caller_sid, events::CALL_ACCEPTED, &accepted).await;
+    state.hub.to_rooms(vec![call.caller_sid], events::CALL_ACCEPTED, &accepted).await;
     let elsewhere = CallEnded { call_id: request.call_id, reason: CallEndReason::AnsweredElsewhere, duration_ms: 0 };
     state.hub.to_user_except(me.user.id, vec![sid.to_string()], events::CALL_ENDED, &elsewhere).await;
     Ok(())
@@ -166,39 +162,31 @@ pub async fn accept(state: &AppState, me: &AuthUser, sid: Sid, request: AcceptCa
 pub async fn reject(state: &AppState, me: &AuthUser, request: RejectCall) -> Result<()> {
     state.limits.check(Bucket::Signaling, Key::User(me.user.id)).await?;
     let reason = request.reason.map(|r| validate::label("reason", &r, limits::MAX_REASON_CHARS)).transpose()?;
-    let call = {
-        let mut calls = state.calls.lock();
-        match calls.get(&request.call_id) {
-            Some(c) if c.callee == me.user.id && c.answered_at.is_none() => calls.remove(&request.call_id),
-            Some(c) if c.callee == me.user.id => return Err(Error::conflict("the call was already answered")),
-            _ => None,
-        }
-    }
-    .ok_or_else(call_not_found)?;
+    let call = state
+        .calls
+        .take_if(&request.call_id, |c| match (c.callee == me.user.id, c.answered_at_ms.is_some()) {
+            (false, _) => Err(call_not_found()),
+            (true, true) => Err(Error::conflict("the call was already answered")),
+            (true, false) => Ok(()),
+        })
+        .await?;
     let rejected = CallRejected { call_id: request.call_id.clone(), reason };
-    state.hub.to_socket(call.caller_sid, events::CALL_REJECTED, &rejected).await;
+    state.hub.to_rooms(vec![call.caller_sid.clone()], events::CALL_REJECTED, &rejected).await;
     finish(state, &request.call_id, call, CallEndReason::Rejected, CallOutcome::Rejected).await;
     Ok(())
 }
 
 pub async fn end(state: &AppState, me: &AuthUser, request: EndCall) -> Result<()> {
     state.limits.check(Bucket::Signaling, Key::User(me.user.id)).await?;
-    let call = {
-        let mut calls = state.calls.lock();
-        if calls.get(&request.call_id).is_some_and(|c| c.involves(me.user.id)) {
-            calls.remove(&request.call_id)
-        } else {
-            None
-        }
-    }
-    .ok_or_else(call_not_found)?;
-    let (reason, outcome) = match (call.answered_at.is_some(), call.caller.id == me.user.id) {
+    let involved = |c: &Call| if c.involves(me.user.id) { Ok(()) } else { Err(call_not_found()) };
+    let call = state.calls.take_if(&request.call_id, involved).await?;
+    let (reason, outcome) = match (call.answered_at_ms.is_some(), call.caller.id == me.user.id) {
         (true, _) => (CallEndReason::Hangup, CallOutcome::Completed),
         (false, true) => (CallEndReason::Cancelled, CallOutcome::Cancelled),
         // The callee ending a ringing call declines it.
         (false, false) => {
             let rejected = CallRejected { call_id: request.call_id.clone(), reason: None };
-            state.hub.to_socket(call.caller_sid, events::CALL_REJECTED, &rejected).await;
+            state.hub.to_rooms(vec![call.caller_sid.clone()], events::CALL_REJECTED, &rejected).await;
             (CallEndReason::Rejected, CallOutcome::Rejected)
         }
     };
@@ -212,12 +200,10 @@ pub async fn relay_ice(state: &AppState, me: &AuthUser, request: IceCandidate) -
     if size > limits::MAX_ICE_CANDIDATE_BYTES {
         return Err(Error::refused(ErrorCode::TooLarge, "ICE candidate too large"));
     }
+    let call = state.calls.table.load(&request.call_id).await?;
+    let call = call.filter(|c| c.call.involves(me.user.id)).ok_or_else(call_not_found)?.call;
     // The other party's device in the call; all the callee's devices while it still rings.
-    let target = {
-        let calls = state.calls.lock();
-        let call = calls.get(&request.call_id).filter(|c| c.involves(me.user.id)).ok_or_else(call_not_found)?;
-        if call.caller.id == me.user.id { call.callee_room() } else { call.caller_sid.to_string() }
-    };
+    let target = if call.caller.id == me.user.id { callee_room(&call) } else { call.caller_sid };
     let relayed =
         IceCandidateRelayed { call_id: request.call_id, from_user_id: me.user.id, candidate: request.candidate };
     state.hub.to_rooms(vec![target], events::ICE_CANDIDATE, &relayed).await;
@@ -226,25 +212,67 @@ pub async fn relay_ice(state: &AppState, me: &AuthUser, request: IceCandidate) -
 
 /// A socket went away: every call it was a party to ends.
 pub async fn socket_gone(state: &AppState, sid: Sid) {
-    let gone: Vec<(String, Call)> = {
-        let mut calls = state.calls.lock();
-        let ids: Vec<String> = calls
-            .iter()
-            .filter(|(_, c)| c.caller_sid == sid || c.callee_sid == Some(sid))
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.into_iter().filter_map(|id| calls.remove(&id).map(|c| (id, c))).collect()
-    };
-    for (id, call) in gone {
-        let outcome = if call.answered_at.is_some() { CallOutcome::Completed } else { CallOutcome::Cancelled };
-        finish(state, &id, call, CallEndReason::Disconnected, outcome).await;
+    let ids: Vec<String> = state
+        .calls
+        .here()
+        .iter()
+        .filter(|(_, parties)| parties.iter().any(|(s, _)| *s == sid))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let sid = sid.to_string();
+    for id in ids {
+        let party = |c: &Call| {
+            if c.caller_sid == sid || c.callee_sid.as_deref() == Some(&sid) { Ok(()) } else { Err(call_not_found()) }
+        };
+        match state.calls.take_if(&id, party).await {
+            Ok(call) => disconnected(state, &id, call).await,
+            Err(Error::Refused(_)) => {}
+            Err(e) => tracing::warn!(error = %e, call_id = id, "ending a call of a closed socket failed"),
+        }
+    }
+}
+
+async fn disconnected(state: &AppState, id: &str, call: Call) {
+    let outcome = if call.answered_at_ms.is_some() { CallOutcome::Completed } else { CallOutcome::Cancelled };
+    finish(state, id, call, CallEndReason::Disconnected, outcome).await;
+}
+
+/// Keeps the leases of this node's parties alive and ends calls whose party's node died (shared
+/// state only; a single node learns of its sockets' end from their disconnect).
+pub async fn heartbeat(state: &AppState) {
+    let parties: Vec<(String, Party)> = state
+        .calls
+        .here()
+        .iter()
+        .flat_map(|(id, parties)| parties.iter().map(move |(_, party)| (id.clone(), *party)))
+        .collect();
+    match state.calls.table.renew(&parties).await {
+        Ok(gone) => {
+            let mut here = state.calls.here();
+            for id in gone {
+                here.remove(&id);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "renewing call leases failed"),
+    }
+    match state.calls.table.expired().await {
+        Ok(expired) => {
+            for (id, current) in expired {
+                match state.calls.table.remove(&id, &current).await {
+                    Ok(true) => disconnected(state, &id, current.call).await,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "ending an expired call failed"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "sweeping expired calls failed"),
     }
 }
 
 /// Tells every device involved that the call ended, and records it in the conversation.
 async fn finish(state: &AppState, call_id: &str, call: Call, reason: CallEndReason, outcome: CallOutcome) {
     let ended = CallEnded { call_id: call_id.to_owned(), reason, duration_ms: call.duration_ms() };
-    state.hub.to_rooms(vec![call.caller_sid.to_string(), call.callee_room()], events::CALL_ENDED, &ended).await;
+    state.hub.to_rooms(vec![call.caller_sid.clone(), callee_room(&call)], events::CALL_ENDED, &ended).await;
     record(state, call_id, &call, outcome).await;
 }
 
