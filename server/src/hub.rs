@@ -9,8 +9,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use confab_protocol::UserId;
+use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use socketioxide::BroadcastError;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::socket::Sid;
@@ -27,14 +29,15 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What the hub needs of a Socket.IO server, whichever adapter (local or Redis) it runs on.
 trait Rooms: Send + Sync {
-    /// Emits to the sockets in `rooms` but not in `except`, on every node.
+    /// Emits to the sockets in `rooms` but not in `except`, on every node; returns how many of this
+    /// node's sockets could not take it.
     fn emit<'a>(
         &'a self,
         rooms: Vec<String>,
         except: Vec<String>,
         event: &'a str,
         data: &'a RawValue,
-    ) -> BoxFuture<'a, ()>;
+    ) -> BoxFuture<'a, u64>;
     fn disconnect(&self, room: String) -> BoxFuture<'_, ()>;
     fn close(&self) -> BoxFuture<'_, ()>;
     fn is_connected_here(&self, sid: Sid) -> bool;
@@ -47,13 +50,26 @@ impl<A: Adapter> Rooms for SocketIo<A> {
         except: Vec<String>,
         event: &'a str,
         data: &'a RawValue,
-    ) -> BoxFuture<'a, ()> {
+    ) -> BoxFuture<'a, u64> {
         Box::pin(async move {
-            if let Err(e) = self.to(rooms.clone()).except(except.clone()).emit(event, data).await {
-                // The cluster adapter failed (e.g. Redis is gone): this node's own sockets still get it.
-                tracing::warn!(event, error = %e, "broadcast failed; delivering to this node's sockets only");
-                if let Err(e) = self.local().to(rooms).except(except).emit(event, data).await {
-                    tracing::error!(event, error = %e, "local delivery failed too");
+            match self.to(rooms.clone()).except(except.clone()).emit(event, data).await {
+                Ok(()) => 0,
+                // Some sockets' send buffers are full (a client that stopped reading) or closing: the
+                // event is dropped for them alone — everyone else got it, so nothing is re-sent. Such a
+                // client is disconnected when its heartbeat cannot be queued or answered, and catches up
+                // with `sync` when it returns.
+                Err(BroadcastError::Socket(failed)) => failed.len() as u64,
+                Err(e) => {
+                    // The cluster adapter failed (e.g. Redis is gone): this node's own sockets still get it.
+                    tracing::warn!(event, error = %e, "broadcast failed; delivering to this node's sockets only");
+                    match self.local().to(rooms).except(except).emit(event, data).await {
+                        Ok(()) => 0,
+                        Err(BroadcastError::Socket(failed)) => failed.len() as u64,
+                        Err(e) => {
+                            tracing::error!(event, error = %e, "local delivery failed too");
+                            0
+                        }
+                    }
                 }
             }
         })
@@ -82,11 +98,13 @@ impl<A: Adapter> Rooms for SocketIo<A> {
 pub struct Hub {
     /// The Socket.IO server, behind its adapter.
     io: Arc<dyn Rooms>,
+    /// Events dropped for sockets whose send buffer was full or closing (a metric).
+    dropped: Counter,
 }
 
 impl Hub {
-    pub fn new<A: Adapter>(io: SocketIo<A>) -> Self {
-        Hub { io: Arc::new(io) }
+    pub fn new<A: Adapter>(io: SocketIo<A>, dropped: Counter) -> Self {
+        Hub { io: Arc::new(io), dropped }
     }
 
     async fn emit<T: Serialize + ?Sized>(&self, rooms: Vec<String>, except: Vec<String>, event: &str, data: &T) {
@@ -95,7 +113,13 @@ impl Hub {
         }
         // Serialized once here; the adapter sends the same bytes to every socket and node.
         match serde_json::value::to_raw_value(data) {
-            Ok(raw) => self.io.emit(rooms, except, event, &raw).await,
+            Ok(raw) => {
+                let dropped = self.io.emit(rooms, except, event, &raw).await;
+                if dropped > 0 {
+                    tracing::debug!(event, dropped, "event dropped for sockets that are not reading");
+                    self.dropped.inc_by(dropped);
+                }
+            }
             Err(e) => tracing::error!(event, error = %e, "serializing an event failed"),
         }
     }

@@ -95,10 +95,12 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
         // so that its presence and calls end promptly. A killed process is noticed at once (TCP reset).
         .ping_interval(Duration::from_secs(10))
         .ping_timeout(Duration::from_secs(10));
+    let metrics = metrics::Metrics::new();
     match config.redis_url.clone() {
         None => {
             let (layer, io) = builder.build_layer();
-            let state = new_state(config, store, hub::Hub::new(io.clone()), None);
+            let hub = hub::Hub::new(io.clone(), metrics.events_dropped.clone());
+            let state = new_state(config, store, hub, metrics, None);
             socket::register(&io, state.clone());
             Ok((http::router(state.clone()).layer(layer), state))
         }
@@ -113,7 +115,8 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
                 builder.with_adapter::<CustomRedisAdapter<_, cluster::ReconnectingDriver>>(adapter).build_layer();
             // Commands (rate-limit buckets, presence, call state) on a connection of their own, which also reconnects.
             let commands = redis::aio::ConnectionManager::new(client).await.map_err(|e| unusable(&e))?;
-            let state = new_state(config, store, hub::Hub::new(io.clone()), Some(commands));
+            let hub = hub::Hub::new(io.clone(), metrics.events_dropped.clone());
+            let state = new_state(config, store, hub, metrics, Some(commands));
             socket::register(&io, state.clone()).await.map_err(|e| unusable(&e))?;
             tracing::info!(prefix = %state.config.redis_prefix, "Socket.IO rooms, rate limits and presence shared through Redis");
             Ok((http::router(state.clone()).layer(layer), state))
@@ -125,6 +128,7 @@ fn new_state(
     config: Config,
     store: store::Store,
     hub: hub::Hub,
+    metrics: metrics::Metrics,
     redis: Option<redis::aio::ConnectionManager>,
 ) -> AppState {
     let mut limits = ratelimit::RateLimits::new(&config.rate_limits);
@@ -147,9 +151,12 @@ fn new_state(
         shared_presence,
         limits,
         calls: calls::Calls::new(call_table),
-        metrics: metrics::Metrics::new(),
+        metrics,
     }))
 }
+
+/// How long a connection may leave sent data unacknowledged (its reader stalled) before it is cut.
+pub const STALLED_PEER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Serves until `shutdown` resolves, then closes the sockets and waits for in-flight writes.
 pub async fn serve(
@@ -186,6 +193,17 @@ pub async fn serve(
         let _ = stop_tx.send(());
     };
     tokio::spawn(signal);
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        // A peer that stops reading (a hung device, or one that never reads on purpose) would hold
+        // its connection — and the writer blocked on it — forever: the kernel aborts a connection
+        // whose sent data (or zero-window probes) go unacknowledged this long.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Err(e) = socket2::SockRef::from(&*tcp).set_tcp_user_timeout(Some(STALLED_PEER_TIMEOUT)) {
+            tracing::warn!(error = %e, "setting TCP_USER_TIMEOUT failed");
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = tcp; // elsewhere the heartbeat and the OS's own retransmission limits apply
+    });
     let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             let _ = stop_rx.await;

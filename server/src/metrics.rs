@@ -20,6 +20,8 @@ pub struct Metrics {
     pub connected_sockets: Gauge,
     /// Messages written (not counting repeated `clientMsgId`s).
     pub messages_stored: Counter,
+    /// Events dropped for sockets that could not take them (send buffer full: a client not reading).
+    pub events_dropped: Counter,
     /// Socket event handling time, from payload parsed to ack sent.
     pub event_duration: Family<EventLabel, Histogram>,
 }
@@ -29,13 +31,15 @@ impl Metrics {
         let mut registry = Registry::with_prefix("confab");
         let connected_sockets = Gauge::default();
         let messages_stored = Counter::default();
+        let events_dropped = Counter::default();
         let event_duration = Family::<EventLabel, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
         });
         registry.register("connected_sockets", "Sockets connected to this node", connected_sockets.clone());
         registry.register("messages_stored", "Messages stored", messages_stored.clone());
+        registry.register("events_dropped", "Events dropped for sockets not reading", events_dropped.clone());
         registry.register("event_duration_seconds", "Socket event handling time", event_duration.clone());
-        Metrics { registry, connected_sockets, messages_stored, event_duration }
+        Metrics { registry, connected_sockets, messages_stored, events_dropped, event_duration }
     }
 
     pub fn observe_event(&self, event: &'static str, took: Duration) {

@@ -4,6 +4,7 @@
 mod accounts;
 mod calls;
 mod durability;
+mod faults;
 mod interactions;
 mod messaging;
 mod multinode;

@@ -1,0 +1,109 @@
+//! Faults the server must ride out without harming anyone else.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::support::*;
+
+/// A Socket.IO client over a raw websocket with a tiny receive buffer, which stops reading once it
+/// is connected — a device that hangs, or a peer that deliberately never reads.
+struct StuckClient {
+    _ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+}
+
+impl StuckClient {
+    async fn connect(url: &str, token: &str) -> StuckClient {
+        let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let ws_url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let (mut ws, _) = tokio_tungstenite::client_async(ws_url, stream).await.unwrap();
+        let open = ws.next().await.unwrap().unwrap();
+        assert!(open.to_text().unwrap().starts_with('0'), "engine.io open: {open}");
+        ws.send(WsMessage::text(format!("40{}", json!({"token": token})))).await.unwrap();
+        loop {
+            let frame = ws.next().await.unwrap().unwrap();
+            if frame.to_text().unwrap().starts_with("40") {
+                return StuckClient { _ws: ws };
+            }
+        }
+    }
+}
+
+/// A device that stops reading while messages to it keep coming: the server's memory stays bounded,
+/// events are dropped for that device alone (the user's other device gets each message exactly
+/// once), the device is disconnected, and when it comes back `sync` brings everything.
+#[tokio::test]
+async fn a_device_that_stops_reading_is_cut_off_without_harm_and_catches_up() {
+    const MESSAGES: usize = 4000;
+    let storage = Storage::new().await;
+    let server = ServerProcess::start(&storage).await;
+    let api = Api::new(&server.url);
+    let (alice, bob, conversation) = api.pair("stuck").await;
+    let sender = connect(&server.url, &alice.token).await.unwrap();
+    let mut reader = connect(&server.url, &bob.token).await.unwrap();
+    let stuck = StuckClient::connect(&server.url, &bob.token).await;
+    assert_eq!(server.metric("connected_sockets").await, 3.0);
+    let before = server.rss_kib();
+
+    let body = "x".repeat(confab_protocol::limits::MAX_CONTENT_CHARS - 8);
+    let mut peak = before;
+    for i in 0..MESSAGES {
+        sender
+            .ok(
+                "sendMessage",
+                json!({"conversationId": conversation, "content": format!("{i:07} {body}"), "clientMsgId": cid()}),
+            )
+            .await;
+        if i % 500 == 0 {
+            peak = peak.max(server.rss_kib());
+        }
+    }
+    peak = peak.max(server.rss_kib());
+    let pushed_kib = (MESSAGES * body.len() / 1024) as u64;
+    eprintln!(
+        "server RSS {before} KiB before, peak {peak} KiB while {pushed_kib} KiB were addressed to the stuck device"
+    );
+    assert!(
+        peak - before < pushed_kib / 2,
+        "memory grew by {} KiB for {pushed_kib} KiB addressed to a device that does not read",
+        peak - before
+    );
+    assert!(server.metric("events_dropped_total").await > 0.0, "the stuck device's buffer filled");
+
+    // The healthy device got every message exactly once, in order.
+    let mut seqs = Vec::with_capacity(MESSAGES);
+    for _ in 0..MESSAGES {
+        seqs.push(reader.next("messageReceived").await["seq"].as_i64().unwrap());
+    }
+    assert_eq!(seqs, (1..=MESSAGES as i64).collect::<Vec<_>>());
+    reader.none("messageReceived", Duration::from_millis(300)).await;
+
+    // The stuck device is cut off (its heartbeat can neither be queued nor answered).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while server.metric("connected_sockets").await > 2.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the stuck device is still connected");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(stuck);
+
+    // Back again, it catches up with sync: every message, once.
+    let device = connect(&server.url, &bob.token).await.unwrap();
+    let mut since = 0i64;
+    let mut caught_up = Vec::new();
+    loop {
+        let page = device.ok("sync", json!({"since": {conversation.to_string(): since}})).await;
+        let Some(entry) = page["conversations"].as_array().unwrap().first().cloned() else { break };
+        caught_up.extend(entry["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()));
+        since = entry["nextSince"].as_i64().unwrap();
+        if page["hasMore"] != Value::Bool(true) {
+            break;
+        }
+    }
+    assert_eq!(caught_up, (1..=MESSAGES as i64).collect::<Vec<_>>());
+    server.kill().await;
+}
