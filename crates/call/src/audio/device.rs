@@ -59,10 +59,16 @@ fn find_device(direction: Direction, name: Option<&str>) -> Result<cpal::Device>
 }
 
 /// The stream configurations to try, best first: 48 kHz mono (no conversion), then the device's
-/// own default (converted here).
+/// own default (converted here). Playback first asks for 20 ms buffers: PulseAudio's default
+/// playback buffer is about two seconds, which a call hears as two seconds of delay. (Capture
+/// keeps the backend's buffers: a fixed size stalled PulseAudio capture.)
 fn configs(direction: Direction, device: &cpal::Device) -> Vec<cpal::StreamConfig> {
-    let mut out =
-        vec![cpal::StreamConfig { channels: 1, sample_rate: SAMPLE_RATE, buffer_size: cpal::BufferSize::Default }];
+    let mono = |buffer_size| cpal::StreamConfig { channels: 1, sample_rate: SAMPLE_RATE, buffer_size };
+    let mut out = Vec::new();
+    if direction == Direction::Playback {
+        out.push(mono(cpal::BufferSize::Fixed(FRAME_SAMPLES as u32)));
+    }
+    out.push(mono(cpal::BufferSize::Default));
     let default = match direction {
         Direction::Capture => device.default_input_config(),
         Direction::Playback => device.default_output_config(),

@@ -1,6 +1,7 @@
 //! Calls over real WebRTC on loopback UDP: two peers in one process, no mocks; signaling is passed
 //! between them directly.
 
+mod devices;
 mod support;
 
 use std::sync::{Arc, Mutex};
