@@ -9,10 +9,12 @@ as_root() {
   fi
 }
 
-# System packages: a C toolchain, OpenSSL headers, the WebKitGTK stack Tauri builds against, and
-# for the end-to-end tests a virtual display, a session bus and WebKit's WebDriver.
+# System packages: a C toolchain, OpenSSL headers, the WebKitGTK stack Tauri builds against, the
+# call media engine's codecs and audio (Opus, VP8, ALSA headers for cpal), and for the tests a
+# virtual display, a session bus, WebKit's WebDriver and PulseAudio (scripts/with-pulse.sh).
 packages=(build-essential pkg-config curl ca-certificates file libssl-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
+  libopus-dev libvpx-dev libasound2-dev pulseaudio pulseaudio-utils
   xvfb xauth dbus-x11 webkit2gtk-driver fonts-noto-color-emoji dunst)
 missing=()
 for pkg in "${packages[@]}"; do

@@ -1,0 +1,155 @@
+//! Measures a call's setup time and end-to-end audio latency over loopback, through the real
+//! pipeline (Opus, WebRTC, jitter buffer, decoder).
+//!
+//! `cargo run -p confab-call --release --example call_bench`
+//!
+//! - setup: from creating the offer to both sides connected, and to the first audio frame decoded
+//!   on the callee (signaling passed in-process, so this is the engine's share of call setup);
+//! - latency: tone bursts from the caller; from the moment the frame holding a burst's onset is
+//!   handed to the encoder to the moment the callee's sink gets a loud decoded frame.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use confab_call::audio::FRAME_SAMPLES;
+use confab_call::{AudioSink, AudioSource, CallConfig, CallEvent, CallMedia, CallPeer, CallState, SineSource};
+
+/// Setup runs to average over.
+const SETUPS: usize = 5;
+/// Tone bursts in the latency run, one a second.
+const BURSTS: usize = 10;
+
+/// Silence, then (once armed) a 1 kHz burst of 200 ms every second; remembers when each burst
+/// began.
+struct BurstSource {
+    /// Paces the frames (its samples are used as the tone).
+    tone: SineSource,
+    /// Set by the bench once the call is connected: bursts before would not be sent.
+    armed: Arc<AtomicBool>,
+    /// Frames produced since armed.
+    frame: usize,
+    /// When the first frame of each burst was handed over.
+    onsets: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl AudioSource for BurstSource {
+    fn read_frame(&mut self, frame: &mut [i16; FRAME_SAMPLES]) -> confab_call::Result<()> {
+        self.tone.read_frame(frame)?;
+        if !self.armed.load(Ordering::Relaxed) {
+            frame.fill(0);
+            return Ok(());
+        }
+        let in_second = self.frame % 50;
+        self.frame += 1;
+        if in_second >= 10 {
+            frame.fill(0);
+        } else if in_second == 0 {
+            self.onsets.lock().unwrap().push(Instant::now());
+        }
+        Ok(())
+    }
+}
+
+/// Remembers when the first decoded frame came, and when each burst was heard.
+#[derive(Clone, Default)]
+struct Detector {
+    first_frame: Arc<Mutex<Option<Instant>>>,
+    heard: Arc<Mutex<Vec<Instant>>>,
+    loud: Arc<Mutex<bool>>,
+}
+
+impl AudioSink for Detector {
+    fn play(&mut self, frame: &[i16]) {
+        let now = Instant::now();
+        self.first_frame.lock().unwrap().get_or_insert(now);
+        let rms = (frame.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / frame.len() as f64).sqrt();
+        let mut loud = self.loud.lock().unwrap();
+        if !*loud && rms > 1000.0 {
+            self.heard.lock().unwrap().push(now);
+            *loud = true;
+        } else if *loud && rms < 100.0 {
+            *loud = false;
+        }
+    }
+}
+
+async fn call(caller: CallMedia, callee: CallMedia) -> (CallPeer, CallPeer, Instant, Duration) {
+    let (a, mut a_events) = CallPeer::new(CallConfig::loopback_only(), caller).await.unwrap();
+    let (b, mut b_events) = CallPeer::new(CallConfig::loopback_only(), callee).await.unwrap();
+    let started = Instant::now();
+    let offer = a.create_offer().await.unwrap();
+    let answer = b.accept_offer(offer).await.unwrap();
+    a.set_answer(answer).await.unwrap();
+    // Relay candidates by hand until both are connected.
+    loop {
+        tokio::select! {
+            Some(CallEvent::LocalCandidate(c)) = a_events.recv() => b.add_remote_candidate(c).await.unwrap(),
+            Some(CallEvent::LocalCandidate(c)) = b_events.recv() => a.add_remote_candidate(c).await.unwrap(),
+            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+        }
+        if a.state() == CallState::Connected && b.state() == CallState::Connected {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "not connected after 10 s");
+    }
+    let connected = started.elapsed();
+    (a, b, started, connected)
+}
+
+fn stats(label: &str, mut values: Vec<Duration>) {
+    values.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{label}: median {:.1} ms, min {:.1} ms, max {:.1} ms (n={})",
+        ms(values[values.len() / 2]),
+        ms(values[0]),
+        ms(values[values.len() - 1]),
+        values.len()
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let (mut connects, mut first_audio) = (Vec::new(), Vec::new());
+    for _ in 0..SETUPS {
+        let detector = Detector::default();
+        let (a, b, started, connected) = call(
+            CallMedia { audio_source: Some(Box::new(SineSource::new(440.0))), ..CallMedia::default() },
+            CallMedia { audio_sink: Some(Box::new(detector.clone())), ..CallMedia::default() },
+        )
+        .await;
+        let first = loop {
+            if let Some(t) = *detector.first_frame.lock().unwrap() {
+                break t;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        connects.push(connected);
+        first_audio.push(first - started);
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    }
+    stats("offer -> both connected", connects);
+    stats("offer -> first audio frame decoded", first_audio);
+
+    let onsets = Arc::new(Mutex::new(Vec::new()));
+    let detector = Detector::default();
+    let armed = Arc::new(AtomicBool::new(false));
+    let source = BurstSource { tone: SineSource::new(1000.0), armed: armed.clone(), frame: 0, onsets: onsets.clone() };
+    let (a, b, _, _) = call(
+        CallMedia { audio_source: Some(Box::new(source)), ..CallMedia::default() },
+        CallMedia { audio_sink: Some(Box::new(detector.clone())), ..CallMedia::default() },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    armed.store(true, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(BURSTS as u64 * 1000 - 500)).await;
+    let (onsets, heard) = (onsets.lock().unwrap().clone(), detector.heard.lock().unwrap().clone());
+    assert_eq!(onsets.len(), heard.len(), "every burst heard once");
+    let latencies: Vec<Duration> = onsets.iter().zip(&heard).map(|(sent, heard)| *heard - *sent).collect();
+    stats("tone onset -> detected at the receiver", latencies);
+    println!("callee stats: {:?}", b.stats());
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}

@@ -1,0 +1,153 @@
+//! Calls over real WebRTC on loopback UDP: two peers in one process, no mocks; signaling is passed
+//! between them directly.
+
+mod devices;
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use confab_call::audio::SAMPLE_RATE;
+use confab_call::{
+    CallMedia, CallState, CollectingSink, PatternSource, SineSource, VideoFrame, VideoSink, read_pattern_number,
+};
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_both_ways_arrives_at_the_right_pitch() {
+    let (caller_hears, callee_hears) = (CollectingSink::new(), CollectingSink::new());
+    let pair = connect(
+        CallMedia {
+            audio_source: Some(Box::new(SineSource::new(440.0))),
+            audio_sink: Some(Box::new(caller_hears.clone())),
+            ..CallMedia::default()
+        },
+        CallMedia {
+            audio_source: Some(Box::new(SineSource::new(660.0))),
+            audio_sink: Some(Box::new(callee_hears.clone())),
+            ..CallMedia::default()
+        },
+    )
+    .await;
+    eprintln!("connected in {:?}", pair.connect_time);
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Stop sending, and let what is in flight land before counting.
+    pair.caller.set_muted(true);
+    pair.callee.set_muted(true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (caller, callee) = (pair.caller.stats(), pair.callee.stats());
+    eprintln!("caller {caller:?}\ncallee {callee:?}");
+    for (sent, received) in [
+        (caller.audio_packets_sent, callee.audio_packets_received),
+        (callee.audio_packets_sent, caller.audio_packets_received),
+    ] {
+        assert!(sent >= 90, "2 s of 20 ms frames, sent {sent}");
+        assert!(received * 100 >= sent * 95, "received {received} of {sent}");
+    }
+
+    for (who, sink, expected) in [("caller", &caller_hears, 660.0), ("callee", &callee_hears, 440.0)] {
+        let samples = sink.samples();
+        assert!(samples.len() >= SAMPLE_RATE as usize, "{who} heard {} samples", samples.len());
+        // Skip the first 100 ms (the decoder warming up), take one second.
+        let window = &samples[4800..4800 + SAMPLE_RATE as usize];
+        let heard = dominant_frequency(window, f64::from(SAMPLE_RATE));
+        eprintln!("{who} heard {heard:.2} Hz (expected {expected})");
+        assert!((heard - expected).abs() < 5.0, "{who} heard {heard} Hz, expected {expected}");
+    }
+
+    // Nothing but loopback: every trickled candidate and every candidate in both SDPs.
+    let candidates = pair.candidates.lock().unwrap().clone();
+    assert!(!candidates.is_empty(), "no local candidates were gathered");
+    for candidate in &candidates {
+        let address = candidate_address(candidate["candidate"].as_str().expect("candidate string"));
+        assert_eq!(address, "127.0.0.1", "{candidate}");
+    }
+    let final_offer = pair.caller.local_description().await.unwrap();
+    let final_answer = pair.callee.local_description().await.unwrap();
+    let mut in_sdp = 0;
+    for description in [&pair.offer, &pair.answer, &final_offer, &final_answer] {
+        for address in sdp_candidate_addresses(description) {
+            assert_eq!(address, "127.0.0.1", "{}", description["sdp"]);
+            in_sdp += 1;
+        }
+    }
+    eprintln!("{} trickled candidates and {in_sdp} SDP candidates, all 127.0.0.1", candidates.len());
+
+    pair.caller.close().await.unwrap();
+    pair.callee.close().await.unwrap();
+}
+
+/// Keeps the frame numbers it reads from received pictures.
+#[derive(Clone, Default)]
+struct NumberSink(Arc<Mutex<Vec<Option<u32>>>>);
+
+impl VideoSink for NumberSink {
+    fn frame(&mut self, frame: VideoFrame) {
+        assert_eq!((frame.width, frame.height), (640, 480));
+        self.0.lock().unwrap().push(read_pattern_number(&frame));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_both_ways_decodes_nearly_every_frame_in_order() {
+    let (caller_sees, callee_sees) = (NumberSink::default(), NumberSink::default());
+    let pair = connect(
+        CallMedia {
+            video_source: Some(Box::new(PatternSource::new(640, 480, 15))),
+            video_sink: Some(Box::new(caller_sees.clone())),
+            ..CallMedia::default()
+        },
+        CallMedia {
+            video_source: Some(Box::new(PatternSource::new(640, 480, 15))),
+            video_sink: Some(Box::new(callee_sees.clone())),
+            ..CallMedia::default()
+        },
+    )
+    .await;
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pair.caller.set_camera(false);
+    pair.callee.set_camera(false);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (caller, callee) = (pair.caller.stats(), pair.callee.stats());
+    eprintln!("caller {caller:?}\ncallee {callee:?}");
+    for (who, sent, sink) in
+        [("callee", caller.video_frames_sent, &callee_sees), ("caller", callee.video_frames_sent, &caller_sees)]
+    {
+        let numbers = sink.0.lock().unwrap().clone();
+        assert!(sent >= 25, "2 s at 15 fps, sent {sent}");
+        assert!(numbers.len() as u64 * 100 >= sent * 90, "{who} decoded {} of {sent} frames", numbers.len());
+        let numbers: Vec<u32> = numbers.into_iter().map(|n| n.expect("every picture carries its number")).collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{who} saw frames out of order: {numbers:?}");
+        eprintln!(
+            "{who} decoded {} of {sent} frames, numbers {}..={}",
+            numbers.len(),
+            numbers[0],
+            numbers[numbers.len() - 1]
+        );
+    }
+    pair.caller.close().await.unwrap();
+    pair.callee.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_other_side_sees_a_closed_peer_go_down() {
+    let pair = connect(
+        CallMedia { audio_source: Some(Box::new(SineSource::new(440.0))), ..CallMedia::default() },
+        CallMedia { audio_source: Some(Box::new(SineSource::new(660.0))), ..CallMedia::default() },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let closed_at = Instant::now();
+    pair.caller.close().await.unwrap();
+    let state = tokio::time::timeout(Duration::from_secs(10), pair.callee.wait_for_state(CallState::is_down))
+        .await
+        .expect("the callee sees the caller go within 10 s");
+    eprintln!("callee saw {state:?} {:?} after the caller closed", closed_at.elapsed());
+    assert_eq!(pair.caller.state(), CallState::Closed);
+    pair.callee.close().await.unwrap();
+}
