@@ -33,7 +33,8 @@ fi
 
 echo "== cargo build and test"
 cargo build --locked -p confab-server -p confab-desktop
-cargo test --workspace --locked
+# Under a private PulseAudio with a virtual microphone and speaker, for the call engine's device test.
+scripts/with-pulse.sh cargo test --workspace --locked
 
 echo "== the server suite again, on PostgreSQL"
 # Each test creates (and drops) its own database on this server. CI requires it; elsewhere it is

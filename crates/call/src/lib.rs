@@ -12,7 +12,7 @@
 //!   (`audio/jitter.rs`); [`audio::device`]: microphone and speaker through cpal.
 //! - [`video`]: the [`VideoSource`]/[`VideoSink`] traits, [`PatternSource`] (a synthetic camera
 //!   whose pictures carry their frame number) and the VP8 pipeline; [`video::vp8`]: libvpx.
-//! - [`stats`]: counters of what went through.
+//! - [`stats`]: counters of what went through; [`probe`]: pitch and candidate checks for tests.
 //!
 //! Threads: capture + encode run on one thread per medium (libvpx's encoder is not `Send`, a
 //! device blocks); RTP writing and receiving are tokio tasks; video decoding has its own thread.
@@ -21,6 +21,7 @@ pub mod audio;
 pub mod config;
 pub mod error;
 pub mod peer;
+pub mod probe;
 pub mod stats;
 pub mod video;
 

@@ -42,7 +42,7 @@ const VP8_PAYLOAD_TYPE: u8 = 96;
 const SEND_QUEUE: usize = 8;
 
 /// Where a call's connection stands (the browser's `RTCPeerConnectionState`, simplified).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum CallState {
     /// Not started yet.

@@ -23,6 +23,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use crate::api::Api;
 use crate::backoff::Backoff;
 use crate::cache::{Cache, Pending};
+use crate::calls::Calls;
 use crate::error::{Error, Result};
 use crate::session::{self, SavedSession};
 use crate::socketio::{self, ConnectError, Connection, Incoming};
@@ -91,6 +92,18 @@ pub enum ClientEvent {
     CallRejected(CallRejected),
     CallEnded(CallEnded),
     IceCandidate(IceCandidateRelayed),
+    /// The media connection of a call this device is in changed state.
+    #[serde(rename_all = "camelCase")]
+    CallMedia {
+        call_id: String,
+        state: confab_call::CallState,
+    },
+    /// Something about a call the user should know ("no microphone found", "connection lost").
+    #[serde(rename_all = "camelCase")]
+    CallProblem {
+        call_id: String,
+        message: String,
+    },
 }
 
 struct Inner {
@@ -106,6 +119,8 @@ struct Inner {
     resync: Notify,
     /// Set to true by [`Client::close`].
     shutdown: watch::Sender<bool>,
+    /// Calls this device is in or that ring here.
+    calls: Calls,
 }
 
 #[derive(Default)]
@@ -151,6 +166,7 @@ impl Client {
             wake_outbox: Notify::new(),
             resync: Notify::new(),
             shutdown,
+            calls: Calls::default(),
         }));
         if let Some(saved) = session::load(&data_dir) {
             client.adopt_session(saved).await?;
@@ -164,7 +180,11 @@ impl Client {
         self.0.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn emit(&self, event: ClientEvent) {
+    pub(crate) fn calls(&self) -> &Calls {
+        &self.0.calls
+    }
+
+    pub(crate) fn emit(&self, event: ClientEvent) {
         let _ = self.0.events.send(event);
     }
 
@@ -212,7 +232,7 @@ impl Client {
         Ok(Api::new(&session.server_url, Some(session.token.clone())))
     }
 
-    fn connection(&self) -> Result<Connection> {
+    pub(crate) fn connection(&self) -> Result<Connection> {
         self.state()
             .connection
             .clone()
@@ -646,11 +666,26 @@ impl Client {
                 self.cache()?.put_conversation(&conversation).await?;
                 self.emit(ClientEvent::ConversationsChanged);
             }
-            events::INCOMING_CALL => self.emit(ClientEvent::IncomingCall(parse(data)?)),
-            events::CALL_ACCEPTED => self.emit(ClientEvent::CallAccepted(parse(data)?)),
-            events::CALL_REJECTED => self.emit(ClientEvent::CallRejected(parse(data)?)),
-            events::CALL_ENDED => self.emit(ClientEvent::CallEnded(parse(data)?)),
-            events::ICE_CANDIDATE => self.emit(ClientEvent::IceCandidate(parse(data)?)),
+            events::INCOMING_CALL => {
+                self.on_call_event(name, &data).await;
+                self.emit(ClientEvent::IncomingCall(parse(data)?));
+            }
+            events::CALL_ACCEPTED => {
+                self.on_call_event(name, &data).await;
+                self.emit(ClientEvent::CallAccepted(parse(data)?));
+            }
+            events::CALL_REJECTED => {
+                self.on_call_event(name, &data).await;
+                self.emit(ClientEvent::CallRejected(parse(data)?));
+            }
+            events::CALL_ENDED => {
+                self.on_call_event(name, &data).await;
+                self.emit(ClientEvent::CallEnded(parse(data)?));
+            }
+            events::ICE_CANDIDATE => {
+                self.on_call_event(name, &data).await;
+                self.emit(ClientEvent::IceCandidate(parse(data)?));
+            }
             other => tracing::debug!(event = other, "ignoring unknown event"),
         }
         Ok(())
@@ -780,6 +815,7 @@ async fn supervise(client: Client) {
                 for user_id in was_online {
                     client.emit(ClientEvent::Presence { user_id, online: false, last_seen: None });
                 }
+                client.end_calls_of_lost_connection().await;
                 reason
             }
             Err(ConnectError::Refused(reason)) => {

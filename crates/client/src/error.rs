@@ -21,6 +21,12 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
+    /// No call with this id rings here or includes this device.
+    #[error("no such call: {0}")]
+    NoSuchCall(String),
+    /// The call's media failed (no connection could be built, an unusable description).
+    #[error("call media: {0}")]
+    Call(#[from] confab_call::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

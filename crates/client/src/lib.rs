@@ -11,10 +11,13 @@
 //! - [`session`]: the remembered sign-in (`session.json`, owner-only permissions).
 //! - [`backoff`]: reconnect delays.
 //! - [`notify`]: when a system notification is due (policy, no GUI).
+//! - [`calls`]: voice and video calls — signaling through the server, media through
+//!   [`confab_call`] (re-exported as [`media`]); devices come from the app ([`MediaDevices`]).
 
 pub mod api;
 pub mod backoff;
 pub mod cache;
+pub mod calls;
 pub mod client;
 pub mod error;
 pub mod notify;
@@ -22,5 +25,7 @@ pub mod session;
 pub mod socketio;
 
 pub use cache::Pending;
+pub use calls::{MediaDevices, OpenedMedia};
 pub use client::{Client, ClientEvent, ConnectionState};
+pub use confab_call as media;
 pub use error::{Error, Result};

@@ -1,5 +1,6 @@
 //! Two real peers over loopback UDP, with signaling passed between them in-process.
 
+pub use confab_call::probe::{candidate_address, dominant_frequency};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,44 +60,8 @@ fn relay(mut events: tokio::sync::mpsc::UnboundedReceiver<CallEvent>, to: Arc<Ca
     });
 }
 
-/// The connection address of an ICE candidate attribute
-/// (`candidate:<foundation> <component> <transport> <priority> <address> <port> typ …`).
-pub fn candidate_address(candidate: &str) -> String {
-    let attribute = candidate.trim_start_matches("a=");
-    attribute.split_whitespace().nth(4).unwrap_or_default().to_owned()
-}
-
 /// Every `a=candidate` line's address in an SDP JSON value.
 pub fn sdp_candidate_addresses(description: &Value) -> Vec<String> {
     let sdp = description["sdp"].as_str().expect("sdp field");
     sdp.lines().filter(|l| l.starts_with("a=candidate:")).map(candidate_address).collect()
-}
-
-/// The frequency (Hz) with the most energy between 100 Hz and 2 kHz, by Goertzel: a coarse scan,
-/// then a fine one around the best.
-pub fn dominant_frequency(samples: &[i16], sample_rate: f64) -> f64 {
-    let power = |f: f64| {
-        let coeff = 2.0 * (2.0 * std::f64::consts::PI * f / sample_rate).cos();
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for &x in samples {
-            let s = f64::from(x) + coeff * s1 - s2;
-            s2 = s1;
-            s1 = s;
-        }
-        s1 * s1 + s2 * s2 - coeff * s1 * s2
-    };
-    let best = |from: f64, to: f64, step: f64| {
-        let mut f = from;
-        let (mut best_f, mut best_p) = (from, f64::MIN);
-        while f <= to {
-            let p = power(f);
-            if p > best_p {
-                (best_f, best_p) = (f, p);
-            }
-            f += step;
-        }
-        best_f
-    };
-    let coarse = best(100.0, 2000.0, 5.0);
-    best(coarse - 5.0, coarse + 5.0, 0.25)
 }

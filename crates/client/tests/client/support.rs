@@ -31,12 +31,23 @@ pub struct Server {
     port: u16,
     pub data_dir: tempfile::TempDir,
     rate_limits: String,
+    /// Extra environment for the process (e.g. a short ring timeout).
+    env: Vec<(String, String)>,
     child: Option<tokio::process::Child>,
 }
 
 impl Server {
     pub async fn start() -> Server {
         Self::start_with_limits("register=1000:1000,login=1000:1000,login_ip=1000:1000").await
+    }
+
+    /// A server with extra environment.
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Server {
+        let mut server = Self::start().await;
+        server.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        server.kill().await;
+        server.restart().await;
+        server
     }
 
     pub async fn start_with_limits(rate_limits: &str) -> Server {
@@ -46,6 +57,7 @@ impl Server {
             port,
             data_dir: tempfile::tempdir().unwrap(),
             rate_limits: rate_limits.to_owned(),
+            env: Vec::new(),
             child: None,
         };
         server.restart().await;
@@ -59,6 +71,7 @@ impl Server {
             .arg(self.data_dir.path())
             .env("CONFAB_RATE_LIMITS", &self.rate_limits)
             .env_remove("DATABASE_URL")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)

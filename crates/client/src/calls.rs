@@ -1,0 +1,309 @@
+//! Calls on the client side: signaling through the server's call events, media through
+//! [`confab_call::CallPeer`] — one peer per `callId`, never "the current call".
+//!
+//! The caller builds a peer and an offer, then `initiateCall`; the callee's devices ring
+//! (`incomingCall` keeps the offer here) until one of them accepts (a peer, the answer,
+//! `acceptCall`). ICE candidates trickle both ways through `iceCandidate`; those that arrive before
+//! the peer exists wait. Every end — `endCall`, `callRejected`, `callEnded`, the media failing, or
+//! this device's socket dropping (the server then ends its calls) — closes the peer.
+//!
+//! Devices are the app's business: it gives the client a [`MediaDevices`] (microphone, speaker,
+//! camera, a video sink towards the UI); tests give synthetic ones.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use confab_call::{CallConfig, CallEvent, CallMedia, CallPeer, CallState, CallStats};
+use confab_protocol::notifications::{CallEndReason, CallEnded};
+use confab_protocol::{CallType, ConversationId, events};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::client::{Client, ClientEvent};
+use crate::error::{Error, Result};
+
+/// What a call sends and where it plays. The app opens real devices; tests use synthetic ones.
+pub trait MediaDevices: Send + Sync + 'static {
+    /// Media for a call. A device that cannot be opened is left out (the call goes on without it)
+    /// and described in `problems` ("no microphone found"), which the UI shows.
+    fn open(&self, call_id: &str, call_type: CallType) -> OpenedMedia;
+}
+
+/// The result of [`MediaDevices::open`].
+#[derive(Default)]
+pub struct OpenedMedia {
+    /// What could be opened.
+    pub media: CallMedia,
+    /// What could not, in words for the user.
+    pub problems: Vec<String>,
+}
+
+/// One call this device takes part in (or that rings here).
+struct Entry {
+    call_type: CallType,
+    /// The caller's offer SDP while the call rings here; taken when this device accepts.
+    offer: Option<String>,
+    /// Candidates from the other side that came before the peer existed.
+    early_candidates: Vec<Value>,
+    /// The media connection, once this device is a party.
+    peer: Option<Arc<CallPeer>>,
+}
+
+/// The calls of one client.
+#[derive(Default)]
+pub(crate) struct Calls {
+    /// Devices from the app; calls without them send and play nothing.
+    devices: Mutex<Option<Arc<dyn MediaDevices>>>,
+    /// ICE servers and addresses, from the app's settings.
+    config: Mutex<CallConfig>,
+    /// By call id.
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl Calls {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn peer(&self, call_id: &str) -> Option<Arc<CallPeer>> {
+        self.entries().get(call_id).and_then(|e| e.peer.clone())
+    }
+
+    /// Forgets a call; returns its peer to close.
+    fn remove(&self, call_id: &str) -> Option<Arc<CallPeer>> {
+        self.entries().remove(call_id).and_then(|e| e.peer)
+    }
+}
+
+fn description(kind: &str, sdp: &str) -> Value {
+    json!({"type": kind, "sdp": sdp})
+}
+
+fn sdp_of(description: &Value) -> Result<String> {
+    description["sdp"].as_str().map(str::to_owned).ok_or_else(|| Error::Protocol("a description without sdp".into()))
+}
+
+impl Client {
+    /// Where calls get their microphone, speaker, camera and video sink.
+    pub fn set_media_devices(&self, devices: Arc<dyn MediaDevices>) {
+        *self.calls().devices.lock().unwrap_or_else(|p| p.into_inner()) = Some(devices);
+    }
+
+    /// ICE servers and local addresses for the next calls (from settings; none by default).
+    pub fn set_call_config(&self, config: CallConfig) {
+        *self.calls().config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    /// Builds a peer with this client's devices and configuration, and starts pumping its events.
+    async fn new_peer(&self, call_id: &str, call_type: CallType) -> Result<(Arc<CallPeer>, PeerEvents)> {
+        let devices = self.calls().devices.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let opened = devices.map(|d| d.open(call_id, call_type)).unwrap_or_default();
+        for message in opened.problems {
+            self.emit(ClientEvent::CallProblem { call_id: call_id.to_owned(), message });
+        }
+        let config = self.calls().config.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (peer, events) = CallPeer::new(config, opened.media).await?;
+        Ok((Arc::new(peer), PeerEvents(events)))
+    }
+
+    /// Calls the other member of a direct conversation; returns the call id. The call rings until
+    /// `callAccepted`, `callRejected` or `callEnded` arrives.
+    pub async fn start_call(&self, conversation_id: ConversationId, call_type: CallType) -> Result<String> {
+        let (peer, events) = self.new_peer("outgoing", call_type).await?;
+        let offer = match peer.create_offer().await {
+            Ok(offer) => offer,
+            Err(e) => {
+                let _ = peer.close().await;
+                return Err(e.into());
+            }
+        };
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Started {
+            call_id: String,
+        }
+        let request = json!({"conversationId": conversation_id, "callType": call_type, "sdp": sdp_of(&offer)?});
+        let started: Started = match self.request(events::INITIATE_CALL, request).await {
+            Ok(started) => started,
+            Err(e) => {
+                let _ = peer.close().await;
+                return Err(e);
+            }
+        };
+        let entry = Entry { call_type, offer: None, early_candidates: Vec::new(), peer: Some(peer) };
+        self.calls().entries().insert(started.call_id.clone(), entry);
+        self.pump(started.call_id.clone(), events);
+        Ok(started.call_id)
+    }
+
+    /// Answers a ringing call on this device.
+    pub async fn accept_call(&self, call_id: &str) -> Result<()> {
+        let (offer, call_type) = {
+            let mut entries = self.calls().entries();
+            let entry = entries.get_mut(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?;
+            let offer = entry.offer.take().ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?;
+            (offer, entry.call_type)
+        };
+        let (peer, events) = self.new_peer(call_id, call_type).await?;
+        let answered = async {
+            let answer = peer.accept_offer(description("offer", &offer)).await?;
+            let early = {
+                let mut entries = self.calls().entries();
+                let entry = entries.get_mut(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?;
+                entry.peer = Some(peer.clone());
+                std::mem::take(&mut entry.early_candidates)
+            };
+            for candidate in early {
+                peer.add_remote_candidate(candidate).await?;
+            }
+            self.request::<Value>(events::ACCEPT_CALL, json!({"callId": call_id, "sdp": sdp_of(&answer)?})).await
+        }
+        .await;
+        match answered {
+            Ok(_) => {
+                self.pump(call_id.to_owned(), events);
+                Ok(())
+            }
+            Err(e) => {
+                self.calls().remove(call_id);
+                let _ = peer.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Declines a call ringing here (every device of yours stops ringing).
+    pub async fn reject_call(&self, call_id: &str, reason: Option<&str>) -> Result<()> {
+        let result = self.request::<Value>(events::REJECT_CALL, json!({"callId": call_id, "reason": reason})).await;
+        self.close_call(call_id).await;
+        result.map(drop)
+    }
+
+    /// Hangs up (or cancels a call that still rings at the other end).
+    pub async fn end_call(&self, call_id: &str) -> Result<()> {
+        let result = self.request::<Value>(events::END_CALL, json!({"callId": call_id})).await;
+        self.close_call(call_id).await;
+        result.map(drop)
+    }
+
+    /// Stops (or resumes) sending your microphone.
+    pub fn set_call_muted(&self, call_id: &str, muted: bool) -> Result<()> {
+        self.calls().peer(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?.set_muted(muted);
+        Ok(())
+    }
+
+    /// Stops (or resumes) sending your camera.
+    pub fn set_call_camera(&self, call_id: &str, on: bool) -> Result<()> {
+        self.calls().peer(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?.set_camera(on);
+        Ok(())
+    }
+
+    /// What went through a call's media so far.
+    pub fn call_stats(&self, call_id: &str) -> Option<CallStats> {
+        self.calls().peer(call_id).map(|p| p.stats())
+    }
+
+    /// The media state of a call this device is a party to.
+    pub fn call_state(&self, call_id: &str) -> Option<CallState> {
+        self.calls().peer(call_id).map(|p| p.state())
+    }
+
+    async fn close_call(&self, call_id: &str) {
+        if let Some(peer) = self.calls().remove(call_id)
+            && let Err(e) = peer.close().await
+        {
+            tracing::debug!(error = %e, call_id, "closing a call's peer");
+        }
+    }
+
+    /// Forwards a peer's candidates to the server and its state to the UI; a connection that
+    /// failed ends the call.
+    fn pump(&self, call_id: String, mut events: PeerEvents) {
+        let client = self.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.0.recv().await {
+                match event {
+                    CallEvent::LocalCandidate(candidate) => {
+                        if let Ok(connection) = client.connection() {
+                            let _ = connection
+                                .emit(events::ICE_CANDIDATE, &json!({"callId": call_id, "candidate": candidate}));
+                        }
+                    }
+                    CallEvent::State(state) => {
+                        client.emit(ClientEvent::CallMedia { call_id: call_id.clone(), state });
+                        match state {
+                            CallState::Failed => {
+                                client.emit(ClientEvent::CallProblem {
+                                    call_id: call_id.clone(),
+                                    message: "the connection to the other side was lost".into(),
+                                });
+                                let _ = client.end_call(&call_id).await;
+                                break;
+                            }
+                            CallState::Closed => break,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Applies a call event from the server (before it is passed on to the UI).
+    pub(crate) async fn on_call_event(&self, name: &str, data: &Value) {
+        let call_id = data["callId"].as_str().unwrap_or_default().to_owned();
+        match name {
+            events::INCOMING_CALL => {
+                let call_type = serde_json::from_value(data["callType"].clone()).unwrap_or(CallType::Audio);
+                let offer = data["sdp"].as_str().map(str::to_owned);
+                let entry = Entry { call_type, offer, early_candidates: Vec::new(), peer: None };
+                self.calls().entries().insert(call_id, entry);
+            }
+            events::CALL_ACCEPTED => {
+                if let (Some(peer), Some(sdp)) = (self.calls().peer(&call_id), data["sdp"].as_str())
+                    && let Err(e) = peer.set_answer(description("answer", sdp)).await
+                {
+                    self.emit(ClientEvent::CallProblem {
+                        call_id: call_id.clone(),
+                        message: format!("the answer was unusable: {e}"),
+                    });
+                    let _ = self.end_call(&call_id).await;
+                }
+            }
+            events::ICE_CANDIDATE => {
+                let candidate = data["candidate"].clone();
+                let peer = {
+                    let mut entries = self.calls().entries();
+                    match entries.get_mut(&call_id) {
+                        Some(Entry { peer: Some(peer), .. }) => Some(peer.clone()),
+                        Some(entry) => {
+                            entry.early_candidates.push(candidate.clone());
+                            None
+                        }
+                        None => None,
+                    }
+                };
+                if let Some(peer) = peer
+                    && let Err(e) = peer.add_remote_candidate(candidate).await
+                {
+                    tracing::debug!(error = %e, call_id, "a remote candidate was refused");
+                }
+            }
+            events::CALL_REJECTED | events::CALL_ENDED => self.close_call(&call_id).await,
+            _ => {}
+        }
+    }
+
+    /// This device's socket dropped: the server ends every call it was in, so end them here too.
+    pub(crate) async fn end_calls_of_lost_connection(&self) {
+        let ids: Vec<String> = self.calls().entries().keys().cloned().collect();
+        for call_id in ids {
+            self.close_call(&call_id).await;
+            let ended = CallEnded { call_id, reason: CallEndReason::Disconnected, duration_ms: 0 };
+            self.emit(ClientEvent::CallEnded(ended));
+        }
+    }
+}
+
+/// A peer's event stream.
+struct PeerEvents(tokio::sync::mpsc::UnboundedReceiver<CallEvent>);
