@@ -138,6 +138,9 @@ fn register_handlers<A: Adapter>(s: &SocketRef<A>, state: &AppState) {
     on(s, state, events::ICE_CANDIDATE, async |st, me, _, req| {
         calls::relay_ice(&st, &me, req).await.map(|()| Empty {})
     });
+    on(s, state, events::RENEGOTIATE_CALL, async |st, me, sid, req| {
+        calls::renegotiate(&st, &me, sid, req).await.map(|()| Empty {})
+    });
 }
 
 /// Registers a handler that parses the payload, runs `handler` and always acks.

@@ -4,7 +4,8 @@
 //! The caller builds a peer and an offer, then `initiateCall`; the callee's devices ring
 //! (`incomingCall` keeps the offer here) until one of them accepts (a peer, the answer,
 //! `acceptCall`). ICE candidates trickle both ways through `iceCandidate`; those that arrive before
-//! the peer exists wait. Every end — `endCall`, `callRejected`, `callEnded`, the media failing, or
+//! the peer exists wait. When the media connection drops, the caller restarts ICE (a new offer and
+//! answer through `renegotiateCall`); if it does not recover, the call ends with a reason. Every end — `endCall`, `callRejected`, `callEnded`, the media failing, or
 //! this device's socket dropping (the server then ends its calls) — closes the peer.
 //!
 //! Devices are the app's business: it gives the client a [`MediaDevices`] (microphone, speaker,
@@ -41,6 +42,8 @@ pub struct OpenedMedia {
 /// One call this device takes part in (or that rings here).
 struct Entry {
     call_type: CallType,
+    /// This device made the first offer (the caller): it is the one that restarts ICE.
+    offerer: bool,
     /// The caller's offer SDP while the call rings here; taken when this device accepts.
     offer: Option<String>,
     /// Candidates from the other side that came before the peer existed.
@@ -74,6 +77,11 @@ impl Calls {
         self.entries().remove(call_id).and_then(|e| e.peer)
     }
 }
+
+/// How long the media may stay disconnected before an ICE restart, and how many restarts are tried
+/// (the connection counts as failed — and the call ends — after `CallConfig::failed_timeout`).
+const ICE_RESTART_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+const ICE_RESTART_ATTEMPTS: u32 = 3;
 
 fn description(kind: &str, sdp: &str) -> Value {
     json!({"type": kind, "sdp": sdp})
@@ -130,7 +138,7 @@ impl Client {
                 return Err(e);
             }
         };
-        let entry = Entry { call_type, offer: None, early_candidates: Vec::new(), peer: Some(peer) };
+        let entry = Entry { call_type, offerer: true, offer: None, early_candidates: Vec::new(), peer: Some(peer) };
         self.calls().entries().insert(started.call_id.clone(), entry);
         self.pump(started.call_id.clone(), events);
         Ok(started.call_id)
@@ -208,6 +216,37 @@ impl Client {
         self.calls().peer(call_id).map(|p| p.state())
     }
 
+    /// Restarts ICE on a call this device offered: a new offer with fresh credentials goes to the
+    /// other device through `renegotiateCall`. Done by itself when the media connection drops.
+    pub async fn restart_call_ice(&self, call_id: &str) -> Result<()> {
+        let peer = self.calls().peer(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?;
+        let offer = peer.restart_ice().await?;
+        let request = json!({"callId": call_id, "kind": "offer", "sdp": sdp_of(&offer)?});
+        self.request::<Value>(events::RENEGOTIATE_CALL, request).await.map(drop)
+    }
+
+    /// While a call's media stays disconnected, the offering side restarts ICE a few times; if
+    /// the connection still fails, the pump ends the call.
+    fn recover(&self, call_id: String) {
+        let offerer = self.calls().entries().get(&call_id).is_some_and(|e| e.offerer);
+        if !offerer {
+            return;
+        }
+        let client = self.clone();
+        tokio::spawn(async move {
+            for attempt in 1..=ICE_RESTART_ATTEMPTS {
+                tokio::time::sleep(ICE_RESTART_DELAY).await;
+                if client.call_state(&call_id) != Some(CallState::Disconnected) {
+                    return;
+                }
+                tracing::info!(call_id, attempt, "media disconnected: restarting ICE");
+                if let Err(e) = client.restart_call_ice(&call_id).await {
+                    tracing::warn!(call_id, error = %e, "ICE restart failed");
+                }
+            }
+        });
+    }
+
     async fn close_call(&self, call_id: &str) {
         if let Some(peer) = self.calls().remove(call_id)
             && let Err(e) = peer.close().await
@@ -241,6 +280,7 @@ impl Client {
                                 break;
                             }
                             CallState::Closed => break,
+                            CallState::Disconnected => client.recover(call_id.clone()),
                             _ => {}
                         }
                     }
@@ -256,7 +296,7 @@ impl Client {
             events::INCOMING_CALL => {
                 let call_type = serde_json::from_value(data["callType"].clone()).unwrap_or(CallType::Audio);
                 let offer = data["sdp"].as_str().map(str::to_owned);
-                let entry = Entry { call_type, offer, early_candidates: Vec::new(), peer: None };
+                let entry = Entry { call_type, offerer: false, offer, early_candidates: Vec::new(), peer: None };
                 self.calls().entries().insert(call_id, entry);
             }
             events::CALL_ACCEPTED => {
@@ -288,6 +328,31 @@ impl Client {
                 {
                     tracing::debug!(error = %e, call_id, "a remote candidate was refused");
                 }
+            }
+            events::RENEGOTIATE_CALL => {
+                let (Some(peer), Some(sdp)) = (self.calls().peer(&call_id), data["sdp"].as_str()) else { return };
+                let (client, sdp) = (self.clone(), sdp.to_owned());
+                let is_offer = data["kind"] == "offer";
+                tokio::spawn(async move {
+                    let applied = if is_offer {
+                        match peer.accept_offer(description("offer", &sdp)).await {
+                            Ok(answer) => match sdp_of(&answer) {
+                                Ok(answer) => {
+                                    let reply = json!({"callId": call_id, "kind": "answer", "sdp": answer});
+                                    client.request::<Value>(events::RENEGOTIATE_CALL, reply).await.map(drop)
+                                }
+                                Err(e) => Err(e),
+                            },
+                            Err(e) => Err(e.into()),
+                        }
+                    } else {
+                        peer.set_answer(description("answer", &sdp)).await.map_err(Error::from)
+                    };
+                    match applied {
+                        Ok(()) => client.emit(ClientEvent::CallRenegotiated { call_id }),
+                        Err(e) => tracing::warn!(call_id, error = %e, "renegotiation failed"),
+                    }
+                });
             }
             events::CALL_REJECTED | events::CALL_ENDED => self.close_call(&call_id).await,
             _ => {}

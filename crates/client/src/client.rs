@@ -98,6 +98,11 @@ pub enum ClientEvent {
         call_id: String,
         state: confab_call::CallState,
     },
+    /// The other side's new offer or answer (an ICE restart) was applied.
+    #[serde(rename_all = "camelCase")]
+    CallRenegotiated {
+        call_id: String,
+    },
     /// Something about a call the user should know ("no microphone found", "connection lost").
     #[serde(rename_all = "camelCase")]
     CallProblem {
@@ -682,6 +687,7 @@ impl Client {
                 self.on_call_event(name, &data).await;
                 self.emit(ClientEvent::CallEnded(parse(data)?));
             }
+            events::RENEGOTIATE_CALL => self.on_call_event(name, &data).await,
             events::ICE_CANDIDATE => {
                 self.on_call_event(name, &data).await;
                 self.emit(ClientEvent::IceCandidate(parse(data)?));

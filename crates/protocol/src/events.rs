@@ -17,6 +17,9 @@ pub const REJECT_CALL: &str = "rejectCall";
 pub const END_CALL: &str = "endCall";
 /// Both directions: a client sends it with an ack, the other party receives it.
 pub const ICE_CANDIDATE: &str = "iceCandidate";
+/// Both directions, like `iceCandidate`: a new offer or answer within an answered call (an ICE
+/// restart after the media connection dropped).
+pub const RENEGOTIATE_CALL: &str = "renegotiateCall";
 
 // Server → client.
 pub const MESSAGE_RECEIVED: &str = "messageReceived";

@@ -154,6 +154,16 @@ pub struct IceCandidateRelayed {
     pub candidate: serde_json::Value,
 }
 
+/// `renegotiateCall`, to the other party's device in an answered call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRenegotiated {
+    pub call_id: String,
+    pub from_user_id: UserId,
+    pub kind: crate::requests::SdpKind,
+    pub sdp: String,
+}
+
 /// `friendAdded`: a request was accepted (to both users).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -107,6 +107,23 @@ pub struct RejectCall {
     pub reason: Option<String>,
 }
 
+/// Which half of an offer/answer exchange an SDP is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SdpKind {
+    Offer,
+    Answer,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenegotiateCall {
+    pub call_id: String,
+    pub kind: SdpKind,
+    /// The new offer or answer, opaque to the server.
+    pub sdp: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EndCall {

@@ -14,9 +14,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use confab_protocol::notifications::{
-    CallAccepted, CallEndReason, CallEnded, CallRejected, IceCandidateRelayed, IncomingCall,
+    CallAccepted, CallEndReason, CallEnded, CallRejected, CallRenegotiated, IceCandidateRelayed, IncomingCall,
 };
-use confab_protocol::requests::{AcceptCall, EndCall, IceCandidate, InitiateCall, RejectCall};
+use confab_protocol::requests::{AcceptCall, EndCall, IceCandidate, InitiateCall, RejectCall, RenegotiateCall};
 use confab_protocol::{
     CallOutcome, CallRecord, CallType, ConversationKind, ErrorCode, MessageType, events, limits, validate,
 };
@@ -207,6 +207,30 @@ pub async fn relay_ice(state: &AppState, me: &AuthUser, request: IceCandidate) -
     let relayed =
         IceCandidateRelayed { call_id: request.call_id, from_user_id: me.user.id, candidate: request.candidate };
     state.hub.to_rooms(vec![target], events::ICE_CANDIDATE, &relayed).await;
+    Ok(())
+}
+
+/// Relays a new offer or answer (an ICE restart) to the other party's device in an answered call.
+pub async fn renegotiate(state: &AppState, me: &AuthUser, sid: Sid, request: RenegotiateCall) -> Result<()> {
+    state.limits.check(Bucket::Signaling, Key::User(me.user.id)).await?;
+    validate::sdp(&request.sdp)?;
+    let call = state.calls.table.load(&request.call_id).await?;
+    let call = call.filter(|c| c.call.involves(me.user.id)).ok_or_else(call_not_found)?.call;
+    let Some(callee_sid) = call.callee_sid.clone() else {
+        return Err(Error::conflict("the call has not been answered yet"));
+    };
+    // Only the devices in the call take part: a user's other device cannot renegotiate it.
+    let sid = sid.to_string();
+    let target = if sid == call.caller_sid {
+        callee_sid
+    } else if sid == callee_sid {
+        call.caller_sid
+    } else {
+        return Err(Error::forbidden("this device is not the one in the call"));
+    };
+    let relayed =
+        CallRenegotiated { call_id: request.call_id, from_user_id: me.user.id, kind: request.kind, sdp: request.sdp };
+    state.hub.to_rooms(vec![target], events::RENEGOTIATE_CALL, &relayed).await;
     Ok(())
 }
 

@@ -149,3 +149,44 @@ async fn a_party_that_disconnects_ends_the_call() {
     callee.ok("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": SDP_OFFER})).await;
     again.close().await;
 }
+
+/// `renegotiateCall` (an ICE restart) passes a new offer and answer between the two devices in an
+/// answered call, and nobody else.
+#[tokio::test]
+async fn renegotiation_goes_between_the_devices_in_the_call() {
+    let server = start_server().await;
+    let api = server.api();
+    let (alice, bob, conversation) = api.pair("reneg").await;
+    let mut caller = connect(&server.url, &alice.token).await.unwrap();
+    let mut bob_phone = connect(&server.url, &bob.token).await.unwrap();
+    let bob_laptop = connect(&server.url, &bob.token).await.unwrap();
+    let outsider = api.register("reneg_c").await;
+    let outsider = connect(&server.url, &outsider.token).await.unwrap();
+
+    let started =
+        caller.ok("initiateCall", json!({"conversationId": conversation, "callType": "audio", "sdp": SDP_OFFER})).await;
+    let call_id = started["callId"].as_str().unwrap().to_owned();
+    bob_phone.next("incomingCall").await;
+    let offer = json!({"callId": call_id, "kind": "offer", "sdp": SDP_OFFER});
+    caller.refused("renegotiateCall", offer.clone(), "conflict").await;
+
+    bob_phone.ok("acceptCall", json!({"callId": call_id, "sdp": SDP_ANSWER})).await;
+    caller.next("callAccepted").await;
+    caller.ok("renegotiateCall", offer.clone()).await;
+    assert_eq!(
+        bob_phone.next("renegotiateCall").await,
+        json!({"callId": call_id, "fromUserId": alice.id, "kind": "offer", "sdp": SDP_OFFER})
+    );
+    bob_phone.ok("renegotiateCall", json!({"callId": call_id, "kind": "answer", "sdp": SDP_ANSWER})).await;
+    assert_eq!(caller.next("renegotiateCall").await["kind"], "answer");
+
+    bob_laptop
+        .refused("renegotiateCall", json!({"callId": call_id, "kind": "answer", "sdp": SDP_ANSWER}), "forbidden")
+        .await;
+    outsider.refused("renegotiateCall", offer.clone(), "not_found").await;
+    caller
+        .refused("renegotiateCall", json!({"callId": call_id, "kind": "pranswer", "sdp": SDP_OFFER}), "invalid_payload")
+        .await;
+    caller.ok("endCall", json!({"callId": call_id})).await;
+    caller.refused("renegotiateCall", offer, "not_found").await;
+}

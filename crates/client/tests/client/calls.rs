@@ -306,3 +306,34 @@ async fn a_peer_that_dies_mid_call_ends_the_call_on_the_other_side() {
     assert!(alice.client.call_stats(&call_id).is_none());
     drop(bob);
 }
+
+/// An ICE restart (what the caller does when the media connection drops) renegotiates through the
+/// server and the call goes on with audio flowing.
+#[tokio::test]
+async fn an_ice_restart_through_the_server_keeps_the_call_going() {
+    let server = Server::start().await;
+    let (mut alice, mut bob, conversation) = pair(&server, "restart").await;
+    let bob_devices = TestDevices::new(660.0);
+    equip(&alice, &TestDevices::new(440.0));
+    equip(&bob, &bob_devices);
+    let call_id = alice.client.start_call(conversation, CallType::Audio).await.unwrap();
+    incoming(&mut bob).await;
+    bob.client.accept_call(&call_id).await.unwrap();
+    media_connected(&mut alice, &call_id).await;
+    media_connected(&mut bob, &call_id).await;
+
+    let before = bob.client.call_stats(&call_id).unwrap().audio_packets_received;
+    alice.client.restart_call_ice(&call_id).await.unwrap();
+    let renegotiated = |e: &ClientEvent| matches!(e, ClientEvent::CallRenegotiated { call_id: id } if *id == call_id);
+    bob.wait_for("the restart offer applied", renegotiated).await;
+    alice.wait_for("the answer applied", renegotiated).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(alice.client.call_state(&call_id), Some(CallState::Connected));
+    assert_eq!(bob.client.call_state(&call_id), Some(CallState::Connected));
+    let after = bob.client.call_stats(&call_id).unwrap().audio_packets_received;
+    assert!(after - before >= 90, "audio kept flowing: {before} → {after}");
+    let samples = bob_devices.heard.samples();
+    let heard = dominant_frequency(&samples[samples.len() - SAMPLE_RATE as usize..], f64::from(SAMPLE_RATE));
+    assert!((heard - 440.0).abs() < 5.0, "bob heard {heard} Hz after the restart");
+    alice.client.end_call(&call_id).await.unwrap();
+}
