@@ -5,6 +5,7 @@ mod accounts;
 mod calls;
 mod durability;
 mod faults;
+mod fuzz;
 mod interactions;
 mod messaging;
 mod multinode;

@@ -259,3 +259,32 @@ async fn login_brute_force_is_limited_per_username() {
     assert_eq!(codes[..10], vec!["unauthorized".to_owned(); 10]);
     assert_eq!(codes[10..], vec!["rate_limited".to_owned(); 2]);
 }
+
+/// Text that looks like SQL, markup or tricky Unicode is stored and returned exactly as sent (after
+/// trimming), never interpreted; the tables are intact afterwards.
+#[tokio::test]
+async fn hostile_looking_text_is_stored_verbatim() {
+    let server = start_server().await;
+    let api = server.api();
+    let (alice, bob, conversation) = api.pair("verbatim").await;
+    let socket = connect(&server.url, &alice.token).await.unwrap();
+    let texts = [
+        "'; DROP TABLE messages; --",
+        "\" OR 1=1 --",
+        "Robert'); DELETE FROM users WHERE ('1'='1",
+        "<script>alert(1)</script>",
+        "👩‍👩‍👧‍👦 👍🏽 🇺🇦 1️⃣",
+        "e\u{301} \u{202e}reversed\u{202c} zero\u{200b}width",
+        "line one\nline two\ttabbed",
+    ];
+    for text in texts {
+        let sent = send(&socket, conversation, text).await;
+        assert_eq!(sent["content"], text);
+    }
+    let history = api.history(&bob.token, conversation).await;
+    let mut stored: Vec<&str> = history.iter().map(|m| m["content"].as_str().unwrap()).collect();
+    stored.reverse();
+    assert_eq!(stored, texts);
+    let (status, _) = api.get("/api/friends", &alice.token).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+}
