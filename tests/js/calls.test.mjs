@@ -324,4 +324,24 @@ describe('calls', () => {
     takeAll(b1, 'messageReceived');
     closeAll([...all, ss]);
   });
+  it('renegotiateCall (ICE restart) passes offer and answer between the two devices in the call only', async () => {
+    const { a, conv, a1, b1, b2, all } = await setup();
+    const { callId } = await emitOk(a1, 'initiateCall', { conversationId: conv.id, callType: 'audio', sdp: 'offer' });
+    await nextEvent(b1, 'incomingCall');
+    assertErrorAck(assert, await emitAck(a1, 'renegotiateCall', { callId, kind: 'offer', sdp: 'restart' }), 'conflict');
+    await emitOk(b1, 'acceptCall', { callId, sdp: 'answer' });
+    await nextEvent(a1, 'callAccepted');
+    await emitOk(a1, 'renegotiateCall', { callId, kind: 'offer', sdp: 'restart offer' });
+    assert.deepEqual(await nextEvent(b1, 'renegotiateCall'), { callId, fromUserId: a.user.id, kind: 'offer', sdp: 'restart offer' });
+    await emitOk(b1, 'renegotiateCall', { callId, kind: 'answer', sdp: 'restart answer' });
+    const answer = await nextEvent(a1, 'renegotiateCall');
+    assert.equal(answer.kind, 'answer');
+    assert.equal(answer.sdp, 'restart answer');
+    await expectNoEvent(b2, 'renegotiateCall', 300);
+    assertErrorAck(assert, await emitAck(b2, 'renegotiateCall', { callId, kind: 'answer', sdp: 'x' }), 'forbidden');
+    assertErrorAck(assert, await emitAck(a1, 'renegotiateCall', { callId, kind: 'rollback', sdp: 'x' }), 'invalid_payload');
+    await emitOk(a1, 'endCall', { callId });
+    assertErrorAck(assert, await emitAck(a1, 'renegotiateCall', { callId, kind: 'offer', sdp: 'x' }), 'not_found');
+    closeAll(all);
+  });
 });
