@@ -5,6 +5,8 @@
 //!
 //! - setup: from creating the offer to both sides connected, and to the first audio frame decoded
 //!   on the callee (signaling passed in-process, so this is the engine's share of call setup);
+//! - CPU: an audio call and a 640x480 video call, 10 s each, process CPU halved (both sides run
+//!   here);
 //! - latency: tone bursts from the caller; from the moment the frame holding a burst's onset is
 //!   handed to the encoder to the moment the callee's sink gets a loud decoded frame.
 
@@ -13,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use confab_call::audio::FRAME_SAMPLES;
-use confab_call::{AudioSink, AudioSource, CallConfig, CallEvent, CallMedia, CallPeer, CallState, SineSource};
+use confab_call::{
+    AudioSink, AudioSource, CallConfig, CallEvent, CallMedia, CallPeer, CallState, PatternSource, SineSource,
+};
 
 /// Setup runs to average over.
 const SETUPS: usize = 5;
@@ -152,4 +156,43 @@ async fn main() {
     println!("callee stats: {:?}", b.stats());
     a.close().await.unwrap();
     b.close().await.unwrap();
+
+    // CPU: both sides live in this process and do the same work, so one side is half the total.
+    for (label, video) in [("audio call", false), ("640x480 15 fps video call (with audio)", true)] {
+        let media = |tone: f64| CallMedia {
+            audio_source: Some(Box::new(SineSource::new(tone))),
+            audio_sink: Some(Box::new(Detector::default())),
+            video_source: video.then(|| Box::new(PatternSource::new(640, 480, 15)) as _),
+            video_sink: video.then(|| Box::new(DiscardFrames) as _),
+        };
+        let (a, b, _, _) = call(media(440.0), media(660.0)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (cpu_before, wall_before) = (process_cpu(), Instant::now());
+        tokio::time::sleep(CPU_WINDOW).await;
+        let cpu = process_cpu() - cpu_before;
+        let share = cpu.as_secs_f64() / wall_before.elapsed().as_secs_f64() / 2.0 * 100.0;
+        println!("{label}: {share:.1} % of one core per side (process CPU over {CPU_WINDOW:?}, halved)");
+        println!("  caller stats: {:?}", a.stats());
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+    }
+}
+
+/// How long each CPU measurement runs.
+const CPU_WINDOW: Duration = Duration::from_secs(10);
+
+struct DiscardFrames;
+
+impl confab_call::VideoSink for DiscardFrames {
+    fn frame(&mut self, _: confab_call::VideoFrame) {}
+}
+
+/// User + system CPU time of this process so far, from /proc (Linux).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
 }
