@@ -107,3 +107,110 @@ async fn a_device_that_stops_reading_is_cut_off_without_harm_and_catches_up() {
     assert_eq!(caught_up, (1..=MESSAGES as i64).collect::<Vec<_>>());
     server.kill().await;
 }
+
+/// A Socket.IO connection over a raw websocket that pipelines `sendMessage`s (many acks in flight,
+/// which rust_socketio cannot do correctly) and answers pings.
+async fn pipelined_sender(
+    url: String,
+    token: String,
+    conversation: i64,
+    count: usize,
+    in_flight: usize,
+    acked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let addr = url.trim_start_matches("http://").to_owned();
+    let Ok((ws, _)) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/socket.io/?EIO=4&transport=websocket")).await
+    else {
+        return;
+    };
+    let (mut sink, mut stream) = ws.split();
+    let _ = stream.next().await; // engine.io open
+    if sink.send(WsMessage::text(format!("40{}", json!({"token": token})))).await.is_err() {
+        return;
+    }
+    let _ = stream.next().await; // namespace connect
+    let ids: Vec<String> = (0..count).map(|_| cid()).collect();
+    let mut sent = 0;
+    let mut pending = 0;
+    loop {
+        while sent < count && pending < in_flight {
+            let payload = json!(["sendMessage", {"conversationId": conversation, "content": format!("load {}", ids[sent]), "clientMsgId": ids[sent]}]);
+            if sink.send(WsMessage::text(format!("42{sent}{payload}"))).await.is_err() {
+                return;
+            }
+            sent += 1;
+            pending += 1;
+        }
+        if pending == 0 {
+            return;
+        }
+        let Some(Ok(frame)) = stream.next().await else { return };
+        let Ok(text) = frame.to_text() else { continue };
+        if text == "2" {
+            let _ = sink.send(WsMessage::text("3")).await;
+        } else if let Some(rest) = text.strip_prefix("43") {
+            let split = rest.find('[').unwrap_or(rest.len());
+            let (Ok(id), Ok(Value::Array(args))) =
+                (rest[..split].parse::<usize>(), serde_json::from_str::<Value>(&rest[split..]))
+            else {
+                continue;
+            };
+            pending -= 1;
+            let ack = args.into_iter().next().unwrap_or_default();
+            assert_eq!(ack["success"], true, "{ack}");
+            assert_eq!(ack["message"]["clientMsgId"], ids[id].as_str(), "the ack answers its own request");
+            acked.lock().unwrap().push(ids[id].clone());
+        }
+    }
+}
+
+/// SIGKILL while many clients write as fast as the server takes it: after a restart every
+/// acknowledged message is stored, and none is stored twice.
+#[tokio::test]
+async fn sigkill_under_load_loses_no_acknowledged_message_and_stores_none_twice() {
+    const SENDERS: usize = 16;
+    const PER_SENDER: usize = 2000;
+    let storage = Storage::new().await;
+    let process = ServerProcess::start(&storage).await;
+    let api = Api::new(&process.url);
+    let (alice, bob, conversation) = api.pair("loadkill").await;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut senders = Vec::new();
+    for i in 0..SENDERS {
+        let token = if i % 2 == 0 { alice.token.clone() } else { bob.token.clone() };
+        let task = pipelined_sender(process.url.clone(), token, conversation, PER_SENDER, 32, acked.clone());
+        senders.push(tokio::spawn(task));
+    }
+    // Let the load build up, then kill in full flight.
+    let started = std::time::Instant::now();
+    while acked.lock().unwrap().len() < 2000 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the load never built up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let acked_at_kill = acked.lock().unwrap().len();
+    let rate = acked_at_kill as f64 / started.elapsed().as_secs_f64();
+    process.kill().await;
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() < SENDERS * PER_SENDER, "the kill landed while writing");
+    eprintln!("killed at {} acks ({rate:.0} acked messages/s before the kill)", acked.len());
+
+    let process = ServerProcess::start(&storage).await;
+    let api = Api::new(&process.url);
+    let mut stored = std::collections::HashMap::<String, usize>::new();
+    for message in api.history_all(&bob.token, conversation).await {
+        *stored.entry(message["clientMsgId"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    for id in &acked {
+        assert_eq!(stored.get(id), Some(&1), "acknowledged message {id} lost or stored twice");
+    }
+    assert!(stored.values().all(|&n| n == 1), "a message stored twice");
+    let mut seqs: Vec<i64> =
+        api.history_all(&bob.token, conversation).await.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "seqs stay gapless across the crash");
+    process.kill().await;
+}

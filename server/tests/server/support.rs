@@ -321,7 +321,12 @@ impl Api {
 
     /// Ids of every message of a conversation, oldest first, following the pages.
     pub async fn all_message_ids(&self, token: &str, conversation: i64) -> Vec<i64> {
-        let mut ids = Vec::new();
+        self.history_all(token, conversation).await.iter().map(|m| m["id"].as_i64().unwrap()).collect()
+    }
+
+    /// Every message of a conversation, oldest first, through as many pages as it takes.
+    pub async fn history_all(&self, token: &str, conversation: i64) -> Vec<Value> {
+        let mut messages = Vec::new();
         let mut after = 0;
         loop {
             let (status, body) = self
@@ -329,10 +334,10 @@ impl Api {
                 .await;
             assert_eq!(status, StatusCode::OK, "{body}");
             let page = body["messages"].as_array().unwrap();
-            ids.extend(page.iter().map(|m| m["id"].as_i64().unwrap()));
+            messages.extend(page.iter().cloned());
             match page.last() {
                 Some(last) if body["hasMore"] == true => after = last["seq"].as_i64().unwrap(),
-                _ => return ids,
+                _ => return messages,
             }
         }
     }
