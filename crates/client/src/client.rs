@@ -671,26 +671,23 @@ impl Client {
                 self.cache()?.put_conversation(&conversation).await?;
                 self.emit(ClientEvent::ConversationsChanged);
             }
-            events::INCOMING_CALL => {
+            events::INCOMING_CALL
+            | events::CALL_ACCEPTED
+            | events::CALL_REJECTED
+            | events::CALL_ENDED
+            | events::ICE_CANDIDATE
+            | events::RENEGOTIATE_CALL => {
+                // The call's media is updated first, then the UI hears of it.
                 self.on_call_event(name, &data).await;
-                self.emit(ClientEvent::IncomingCall(parse(data)?));
-            }
-            events::CALL_ACCEPTED => {
-                self.on_call_event(name, &data).await;
-                self.emit(ClientEvent::CallAccepted(parse(data)?));
-            }
-            events::CALL_REJECTED => {
-                self.on_call_event(name, &data).await;
-                self.emit(ClientEvent::CallRejected(parse(data)?));
-            }
-            events::CALL_ENDED => {
-                self.on_call_event(name, &data).await;
-                self.emit(ClientEvent::CallEnded(parse(data)?));
-            }
-            events::RENEGOTIATE_CALL => self.on_call_event(name, &data).await,
-            events::ICE_CANDIDATE => {
-                self.on_call_event(name, &data).await;
-                self.emit(ClientEvent::IceCandidate(parse(data)?));
+                let event = match name {
+                    events::INCOMING_CALL => ClientEvent::IncomingCall(parse(data)?),
+                    events::CALL_ACCEPTED => ClientEvent::CallAccepted(parse(data)?),
+                    events::CALL_REJECTED => ClientEvent::CallRejected(parse(data)?),
+                    events::CALL_ENDED => ClientEvent::CallEnded(parse(data)?),
+                    events::ICE_CANDIDATE => ClientEvent::IceCandidate(parse(data)?),
+                    _ => return Ok(()),
+                };
+                self.emit(event);
             }
             other => tracing::debug!(event = other, "ignoring unknown event"),
         }
