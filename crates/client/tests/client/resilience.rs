@@ -162,3 +162,69 @@ fn session_file_is_private() {
     assert_eq!(mode & 0o777, 0o600);
     assert_eq!(confab_client::session::load(dir.path()), Some(session));
 }
+
+/// A reconnect storm: 200 devices (20 users × 10) are connected when the server is killed and
+/// restarted; every device comes back by itself (jittered backoff, no "retry now") and catches up,
+/// and the server serves them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_device_comes_back_after_a_server_restart() {
+    const USERS: usize = 20;
+    const DEVICES: usize = 10;
+    let mut server = Server::start().await;
+    let mut accounts = Vec::new();
+    for pair_index in 0..USERS / 2 {
+        let (a, b, conversation) = pair(&server, &format!("storm{pair_index}")).await;
+        accounts.push((a, conversation));
+        accounts.push((b, conversation));
+    }
+    // Ten devices per user: each a client of its own on a copy of the user's session.
+    let mut devices = Vec::new();
+    for (account, _) in &accounts {
+        let session = confab_client::session::load(account.dir.path()).unwrap();
+        for _ in 0..DEVICES {
+            let dir = tempfile::tempdir().unwrap();
+            confab_client::session::save(dir.path(), &session).unwrap();
+            devices.push(TestClient::open_in(dir).await);
+        }
+    }
+    for device in &mut devices {
+        device.connected().await;
+    }
+
+    server.kill().await;
+    for device in &mut devices {
+        device
+            .wait_for("reconnecting", |e| matches!(e, ClientEvent::Connection(ConnectionState::Reconnecting { .. })))
+            .await;
+    }
+    server.restart().await;
+    let restarted = std::time::Instant::now();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut back = Vec::new();
+    for device in &mut devices {
+        let synced = loop {
+            match tokio::time::timeout_at(deadline, device.events.recv()).await {
+                Ok(Ok(ClientEvent::Synced)) => break true,
+                Ok(_) => {}
+                Err(_) => break false,
+            }
+        };
+        back.push(synced);
+    }
+    let missing = back.iter().filter(|b| !**b).count();
+    eprintln!(
+        "{} of {} devices reconnected and synced {:?} after the restart",
+        back.len() - missing,
+        back.len(),
+        restarted.elapsed()
+    );
+    assert_eq!(missing, 0, "devices not back within 60 s");
+
+    // The server serves them all: a message reaches every device of its recipient.
+    let (sender, conversation) = &accounts[0];
+    sender.client.send_message(*conversation, "after the storm").await.unwrap();
+    let recipient = accounts[1].0.id();
+    for device in devices.iter_mut().filter(|d| d.id() == recipient) {
+        received(device, "after the storm").await;
+    }
+}
