@@ -62,6 +62,11 @@ impl Error {
             Error::Database(sqlx::Error::PoolClosed) => {
                 ErrorBody::new(ErrorCode::Unavailable, "the server is shutting down")
             }
+            Error::Database(sqlx::Error::PoolTimedOut) => ErrorBody {
+                code: ErrorCode::Unavailable,
+                message: "the server is overloaded, retry shortly".into(),
+                retry_after_ms: Some(1000),
+            },
             Error::Redis(e) => {
                 tracing::warn!(error = %e, "shared state unavailable");
                 ErrorBody::new(ErrorCode::Unavailable, "shared state is unavailable, retry shortly")

@@ -100,15 +100,17 @@ pub struct Hub {
     io: Arc<dyn Rooms>,
     /// Events dropped for sockets whose send buffer was full or closing (a metric).
     dropped: Counter,
+    /// Set when shutdown begins: the namespace is going away, so nothing more is emitted.
+    closing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Hub {
     pub fn new<A: Adapter>(io: SocketIo<A>, dropped: Counter) -> Self {
-        Hub { io: Arc::new(io), dropped }
+        Hub { io: Arc::new(io), dropped, closing: Arc::default() }
     }
 
     async fn emit<T: Serialize + ?Sized>(&self, rooms: Vec<String>, except: Vec<String>, event: &str, data: &T) {
-        if rooms.is_empty() {
+        if rooms.is_empty() || self.is_closing() {
             return;
         }
         // Serialized once here; the adapter sends the same bytes to every socket and node.
@@ -153,6 +155,9 @@ impl Hub {
 
     /// Disconnects every socket opened with a token (after logout), on every node.
     pub async fn disconnect_token(&self, token_id: i64) {
+        if self.is_closing() {
+            return;
+        }
         self.io.disconnect(token_room(token_id)).await;
     }
 
@@ -163,6 +168,12 @@ impl Hub {
 
     /// Disconnects every socket of this node (at shutdown).
     pub async fn close(&self) {
+        self.closing.store(true, std::sync::atomic::Ordering::SeqCst);
         self.io.close().await;
+    }
+
+    /// True once shutdown began.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

@@ -194,6 +194,10 @@ pub async fn serve(
     };
     tokio::spawn(signal);
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        // Events are small and latency matters more than packet count (Nagle would hold them).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "setting TCP_NODELAY failed");
+        }
         // A peer that stops reading (a hung device, or one that never reads on purpose) would hold
         // its connection — and the writer blocked on it — forever: the kernel aborts a connection
         // whose sent data (or zero-window probes) go unacknowledged this long.

@@ -239,6 +239,11 @@ pub async fn socket_connected(state: &AppState, user: &User, sid: Sid) -> Vec<Us
 
 pub async fn socket_disconnected(state: &AppState, user_id: UserId, sid: Sid) {
     let last_here = state.presence.disconnect(user_id, sid);
+    if state.hub.is_closing() {
+        // This node is shutting down and its clients are about to reconnect elsewhere: its shared
+        // entries expire by themselves, so a rolling restart does not flap everyone offline.
+        return;
+    }
     let last = match &state.shared_presence {
         Some(shared) => shared.leave(user_id, shared.member(sid)).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "shared presence unavailable; deciding from this node");

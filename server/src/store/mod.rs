@@ -17,6 +17,9 @@ pub use messages::{Change, MessageChange, SendOutcome};
 use std::path::Path;
 
 use sqlx::any::AnyPoolOptions;
+
+/// How long a request waits for a database connection before it is refused as `unavailable`.
+pub const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 use crate::error::Result;
@@ -66,7 +69,12 @@ impl Store {
                 "unsupported database URL {url:?}: use sqlite:… or postgres://…"
             )));
         };
-        let mut options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 8 } else { 16 });
+        let mut options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            // Overloaded: refuse within seconds (`unavailable`, retry) rather than queue for 30 s,
+            // and without a warning per waiting request.
+            .acquire_timeout(POOL_WAIT)
+            .acquire_slow_threshold(POOL_WAIT);
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
