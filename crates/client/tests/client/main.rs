@@ -4,4 +4,5 @@
 mod calls;
 mod chat;
 mod resilience;
+mod soak;
 mod support;
