@@ -38,7 +38,13 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         // Retries: a server under setup load may answer rate_limited (if limits were not raised) or
         // drop a connection; a few patient retries beat a failed run.
         let mut attempt = 0;
@@ -55,7 +61,11 @@ impl Api {
             match outcome {
                 Ok(response) if response.status().is_success() => return Ok(response.json().await?),
                 Ok(response) if response.status().as_u16() == 429 && attempt < 20 => {
-                    let wait = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1u64);
+                    let wait = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()?.parse().ok())
+                        .unwrap_or(1u64);
                     tokio::time::sleep(std::time::Duration::from_secs(wait.min(10))).await;
                 }
                 Ok(response) => {
@@ -81,11 +91,13 @@ pub async fn ensure(
     concurrency: usize,
     cache: Option<&Path>,
 ) -> anyhow::Result<Accounts> {
-    let api = Api { http: reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?, base: base.to_owned() };
+    let api =
+        Api { http: reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?, base: base.to_owned() };
     let mut accounts = match cache {
         Some(path) if path.exists() => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let accounts: Accounts = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let accounts: Accounts =
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
             if accounts.group_size != group_size {
                 bail!("{} holds groups of {}, not {group_size}: use another file", path.display(), accounts.group_size);
             }
@@ -118,7 +130,12 @@ pub async fn ensure(
                 let username = format!("{tag}_{}", have * group_size + i);
                 async move {
                     let answer = api
-                        .call(reqwest::Method::POST, "/api/auth/register", None, json!({"username": username, "password": PASSWORD}))
+                        .call(
+                            reqwest::Method::POST,
+                            "/api/auth/register",
+                            None,
+                            json!({"username": username, "password": PASSWORD}),
+                        )
                         .await?;
                     Ok::<_, anyhow::Error>(User {
                         id: answer["user"]["id"].as_i64().context("register: no user.id")?,
@@ -141,7 +158,8 @@ pub async fn ensure(
         accounts.conversations.extend(conversations);
         eprintln!("accounts: ready after {:.1}s", started.elapsed().as_secs_f64());
         if let Some(path) = cache {
-            std::fs::write(path, serde_json::to_vec(&accounts)?).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(path, serde_json::to_vec(&accounts)?)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
     }
     Ok(accounts)
@@ -151,10 +169,17 @@ pub async fn ensure(
 async fn make_group(api: &Api, group: &[User]) -> anyhow::Result<i64> {
     let owner = &group[0];
     for member in &group[1..] {
-        let request =
-            api.call(reqwest::Method::POST, "/api/friends/requests", Some(&owner.token), json!({"username": member.username})).await?;
+        let request = api
+            .call(
+                reqwest::Method::POST,
+                "/api/friends/requests",
+                Some(&owner.token),
+                json!({"username": member.username}),
+            )
+            .await?;
         let id = request["request"]["id"].as_i64().context("friend request: no request.id")?;
-        api.call(reqwest::Method::POST, &format!("/api/friends/requests/{id}/accept"), Some(&member.token), json!({})).await?;
+        api.call(reqwest::Method::POST, &format!("/api/friends/requests/{id}/accept"), Some(&member.token), json!({}))
+            .await?;
     }
     let participants: Vec<i64> = group[1..].iter().map(|u| u.id).collect();
     let body = if participants.len() == 1 {

@@ -58,7 +58,10 @@ fn seconds(text: &str) -> Result<f64, String> {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "confab-load", about = "Socket.IO load generator: connections, open-loop message rate, delivery latency, loss, server memory and CPU")]
+#[command(
+    name = "confab-load",
+    about = "Socket.IO load generator: connections, open-loop message rate, delivery latency, loss, server memory and CPU"
+)]
 struct Args {
     #[arg(long, value_enum, default_value = "confab")]
     target: Target,
@@ -162,6 +165,8 @@ struct Report {
     /// Over all sampled servers: Σ RSS growth / connections.
     mem_per_conn_bytes: Option<f64>,
     generator_rss_kib: u64,
+    /// Server CPU with every connection idle, µs per second (summed over --server-pid).
+    idle_server_cpu_us_per_s: Option<f64>,
     steps: Vec<StepSummary>,
     /// Highest rate found that met the criteria (with --search).
     max_passing_rate: Option<f64>,
@@ -204,7 +209,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bail!("{n} connections need more open files than this process may have ({limit}); run several generators");
     }
     let endpoints: Vec<Endpoint> = args.urls.iter().map(|u| Endpoint::parse(u)).collect::<anyhow::Result<_>>()?;
-    let run_tag = format!("r{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() % 100_000_000);
+    let run_tag =
+        format!("r{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() % 100_000_000);
 
     // Who connects how, and what each one sends.
     let conns: Vec<Conn> = match args.target {
@@ -226,13 +232,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .map(|i| Conn {
                 endpoint: i % endpoints.len(),
                 auth: serde_json::json!({ "userId": format!("u{i}"), "username": format!("user{i}") }).to_string(),
-                spec: SendSpec::Reference { conversation_id: format!("c{}", i / 2), recipient_id: format!("u{}", i ^ 1) },
+                spec: SendSpec::Reference {
+                    conversation_id: format!("c{}", i / 2),
+                    recipient_id: format!("u{}", i ^ 1),
+                },
             })
             .collect(),
     };
 
     let pids: Vec<String> = args.server_pid.iter().map(u32::to_string).collect();
-    let sample_all = |pids: &[String]| -> anyhow::Result<Vec<procfs::Sample>> { pids.iter().map(|p| procfs::sample(p)).collect() };
+    let sample_all =
+        |pids: &[String]| -> anyhow::Result<Vec<procfs::Sample>> { pids.iter().map(|p| procfs::sample(p)).collect() };
     let before = sample_all(&pids)?;
 
     let shared = Arc::new(Shared {
@@ -286,20 +296,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let connect_s = started.elapsed().as_secs_f64();
     eprintln!("connected {n} in {connect_s:.1}s; settling {:.0}s", args.settle);
+    let settle_start = sample_all(&pids)?;
+    let settle_clock = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
     let idle = sample_all(&pids)?;
+    // What the servers burn with every connection idle (pings, timers, presence heartbeats): the
+    // floor under each step's CPU per message.
+    let idle_cpu_us_per_s = if pids.is_empty() {
+        None
+    } else {
+        let used: u64 = settle_start.iter().zip(&idle).map(|(a, b)| b.cpu_us.saturating_sub(a.cpu_us)).sum();
+        Some(used as f64 / settle_clock.elapsed().as_secs_f64())
+    };
 
     let senders = Arc::new(senders);
     let mut steps = Vec::new();
     for &rate in &args.rate {
-        steps.push(run_step(&shared, &senders, rate, &args, &pids).await?);
+        steps.push(run_step(&shared, &senders, rate, &args, &pids, idle_cpu_us_per_s).await?);
         tokio::time::sleep(Duration::from_secs_f64(args.pause)).await;
     }
     let (mut max_pass, mut min_fail): (Option<f64>, Option<f64>) = (None, None);
     if args.search {
         let mut rate = args.search_start.round().max(1.0);
         loop {
-            let summary = run_step(&shared, &senders, rate, &args, &pids).await?;
+            let summary = run_step(&shared, &senders, rate, &args, &pids, idle_cpu_us_per_s).await?;
             let pass = summary.pass;
             steps.push(summary);
             tokio::time::sleep(Duration::from_secs_f64(args.pause)).await;
@@ -321,7 +341,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             if rate <= low || rate >= high {
                 break;
             }
-            let summary = run_step(&shared, &senders, rate, &args, &pids).await?;
+            let summary = run_step(&shared, &senders, rate, &args, &pids, idle_cpu_us_per_s).await?;
             if summary.pass {
                 max_pass = Some(rate);
             } else {
@@ -364,6 +384,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         mem_per_conn_bytes: (!servers.is_empty()).then(|| grown * 1024.0 / n as f64),
         servers,
         generator_rss_kib: procfs::sample("self").map(|s| s.rss_kib).unwrap_or(0),
+        idle_server_cpu_us_per_s: idle_cpu_us_per_s,
         steps,
         max_passing_rate: max_pass,
         min_failing_rate: min_fail,
@@ -385,6 +406,7 @@ async fn run_step(
     rate: f64,
     args: &Args,
     pids: &[String],
+    idle_cpu_us_per_s: Option<f64>,
 ) -> anyhow::Result<StepSummary> {
     if rate <= 0.0 {
         bail!("rates must be positive");
@@ -447,9 +469,16 @@ async fn run_step(
         summary.server_cpu_s = Some(cpu_us as f64 / 1e6);
         summary.server_cpu_us_per_delivery =
             (summary.delivered_in_window > 0).then(|| cpu_us as f64 / summary.delivered_in_window as f64);
+        if let Some(idle) = idle_cpu_us_per_s {
+            let net = (cpu_us as f64 - idle * window_s).max(0.0);
+            summary.server_cpu_us_per_delivery_net =
+                (summary.delivered_in_window > 0).then(|| net / summary.delivered_in_window as f64);
+        }
     }
     summary.generator_cpu_pct = (self1.cpu_us.saturating_sub(self0.cpu_us)) as f64 / 1e6 / window_s * 100.0;
-    summary.pass = summary.delivery_ratio >= args.min_delivery && summary.delivery_ms.p99 <= args.max_p99_ms && summary.delivery_ms.count > 0;
+    summary.pass = summary.delivery_ratio >= args.min_delivery
+        && summary.delivery_ms.p99 <= args.max_p99_ms
+        && summary.delivery_ms.count > 0;
     eprintln!("  {}", one_line(&summary));
     Ok(summary)
 }
@@ -503,16 +532,35 @@ fn print_human(r: &Report, args: &Args) {
     if let Some(b) = r.mem_per_conn_bytes {
         let _ = writeln!(out, "memory per idle connection (all servers): {:.1} KiB", b / 1024.0);
     }
+    if let Some(idle) = r.idle_server_cpu_us_per_s {
+        let _ = writeln!(out, "server CPU with all connections idle: {:.1}% of a core", idle / 1e4);
+    }
     if !r.steps.is_empty() {
         let _ = writeln!(
             out,
-            "\n{:>8} {:>9} {:>8} {:>6} {:>6} {:>7} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} | {:>8} {:>7} {:>5}",
-            "rate", "deliv/s", "ratio", "lost", "dup", "ackerr", "p50 ms", "p90", "p99", "p99.9", "max", "ack p50", "ack p99", "µs/msg", "gen%", "ok"
+            "\n{:>8} {:>9} {:>8} {:>6} {:>6} {:>7} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} | {:>8} {:>6} {:>7} {:>5}",
+            "rate",
+            "deliv/s",
+            "ratio",
+            "lost",
+            "dup",
+            "ackerr",
+            "p50 ms",
+            "p90",
+            "p99",
+            "p99.9",
+            "max",
+            "ack p50",
+            "ack p99",
+            "µs/msg",
+            "net",
+            "gen%",
+            "ok"
         );
         for s in &r.steps {
             let _ = writeln!(
                 out,
-                "{:>8.0} {:>9.0} {:>8.4} {:>6} {:>6} {:>7} | {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.1} | {:>8.2} {:>8.2} | {:>8} {:>7.0} {:>5}",
+                "{:>8.0} {:>9.0} {:>8.4} {:>6} {:>6} {:>7} | {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.1} | {:>8.2} {:>8.2} | {:>8} {:>6} {:>7.0} {:>5}",
                 s.rate,
                 s.delivered_per_s,
                 s.delivery_ratio,
@@ -527,6 +575,7 @@ fn print_human(r: &Report, args: &Args) {
                 s.ack_ms.p50,
                 s.ack_ms.p99,
                 s.server_cpu_us_per_delivery.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into()),
+                s.server_cpu_us_per_delivery_net.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into()),
                 s.generator_cpu_pct,
                 if s.pass { "yes" } else { "no" },
             );

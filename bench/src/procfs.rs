@@ -13,14 +13,16 @@ pub struct Sample {
 
 /// Reads `/proc/<pid>/status` and `/proc/<pid>/stat`. `pid` may be `"self"`.
 pub fn sample(pid: &str) -> anyhow::Result<Sample> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("reading /proc/{pid}/status"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
     let rss_kib = status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .with_context(|| format!("no VmRSS in /proc/{pid}/status"))?;
 
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
     // The command name (field 2) is in parentheses and may contain spaces: count fields after the last ')'.
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).context("malformed stat")?;
     let fields: Vec<&str> = after.split_whitespace().collect();

@@ -108,9 +108,10 @@ pub async fn connect(endpoint: &Endpoint, source: Option<IpAddr>, auth: &str, ti
         }
         let stream = socket.connect(endpoint.addr).await.with_context(|| format!("connecting to {}", endpoint.addr))?;
         stream.set_nodelay(true)?;
-        let (mut ws, _) = tokio_tungstenite::client_async_with_config(endpoint.ws_url.as_str(), stream, Some(ws_config()))
-            .await
-            .context("websocket handshake")?;
+        let (mut ws, _) =
+            tokio_tungstenite::client_async_with_config(endpoint.ws_url.as_str(), stream, Some(ws_config()))
+                .await
+                .context("websocket handshake")?;
         let open = next_text(&mut ws).await?;
         if !open.starts_with('0') {
             bail!("unexpected Engine.IO open packet {open:?}");

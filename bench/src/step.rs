@@ -130,7 +130,8 @@ impl Step {
     }
 
     pub fn summary(&self, window_s: f64) -> StepSummary {
-        let mut s = StepSummary { rate: self.rate, window_s, expected_per_message: self.expected, ..Default::default() };
+        let mut s =
+            StepSummary { rate: self.rate, window_s, expected_per_message: self.expected, ..Default::default() };
         for k in self.measure_from..self.total {
             let ack = self.acks[k as usize].load(Ordering::Relaxed);
             let got = self.deliveries[k as usize].load(Ordering::Relaxed);
@@ -218,6 +219,8 @@ pub struct StepSummary {
     /// Server CPU time during the window, summed over `--server-pid`s, seconds.
     pub server_cpu_s: Option<f64>,
     pub server_cpu_us_per_delivery: Option<f64>,
+    /// The same, less the servers' idle CPU (measured while settling) over the window.
+    pub server_cpu_us_per_delivery_net: Option<f64>,
     /// This generator's CPU use during the window, in % of one core.
     pub generator_cpu_pct: f64,
     /// Did the step meet `--max-p99-ms` and `--min-delivery`?
