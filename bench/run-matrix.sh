@@ -55,7 +55,9 @@ for target in $TARGETS; do
     fi
     for c in $IDLE_CONNS; do
         if [ "$target" = confab ]; then start_confab confab $port "$SERVER_CORE"; else start_reference reference $port "$SERVER_CORE"; fi
-        load "$target-idle-$c" --target "$target" --urls "$URL" --connections "$c" --server-pid "$PID" \
+        # The seed broadcasts userOnline to every client on each connect: connecting N clients costs it
+        # O(N²) sends (4000 took 74 s on one core), hence the long connect timeout.
+        load "$target-idle-$c" --target "$target" --urls "$URL" --connections "$c" --server-pid "$PID" --connect-timeout 900s \
             $( [ "$target" = confab ] && echo --accounts "$WORK/accounts.json" )
         stop_server "$PID"
     done
@@ -100,7 +102,7 @@ cpu_step() {
     done
     if [ "$SEARCH" = 1 ]; then
         printf '| %-52s |' "highest rate with ≥99.9% delivered and p99 ≤ 50 ms"
-        for t in $TARGETS; do printf ' %-30s |' "$(value "$t" rate '(if .max_passing_rate == null then "none" else (.max_passing_rate | tostring) + " msg/s" end) + " (fails at " + (.min_failing_rate | tostring) + ")"')"; done; echo
+        for t in $TARGETS; do printf ' %-30s |' "$(value "$t" rate '(if .max_passing_rate == null then "none" else (.max_passing_rate | tostring) + " msg/s" end) + (if .search_limited_by_generator then " (generator saturated at " else " (fails at " end) + (.min_failing_rate | tostring) + ")"')"; done; echo
     fi
 } | tee "$WORK/table.md"
 log "raw results and server logs: $WORK"

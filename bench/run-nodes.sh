@@ -99,7 +99,7 @@ value() { local f="$WORK/$1.json"; [ -s "$f" ] && jq -r "$2" "$f" 2>/dev/null ||
     done
     if [ "$SEARCH" = 1 ]; then
         printf '| %-46s |' "highest rate, ≥99.9% delivered and p99 ≤ 50 ms"
-        for c in $CONFIGS; do printf ' %-30s |' "$(value "$c" '(if .max_passing_rate == null then "none" else (.max_passing_rate | tostring) + " msg/s" end) + " (fails at " + (.min_failing_rate | tostring) + ")"')"; done; echo
+        for c in $CONFIGS; do printf ' %-30s |' "$(value "$c" '(if .max_passing_rate == null then "none" else (.max_passing_rate | tostring) + " msg/s" end) + (if .search_limited_by_generator then " (generator saturated at " else " (fails at " end) + (.min_failing_rate | tostring) + ")"')"; done; echo
     fi
 } | tee "$WORK/table.md"
 log "raw results and server logs: $WORK"

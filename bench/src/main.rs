@@ -172,6 +172,8 @@ struct Report {
     max_passing_rate: Option<f64>,
     /// Lowest rate found that did not.
     min_failing_rate: Option<f64>,
+    /// The search stopped because the generator, not the server, was saturated.
+    search_limited_by_generator: bool,
     disconnects: u64,
     foreign_messages: u64,
 }
@@ -316,6 +318,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs_f64(args.pause)).await;
     }
     let (mut max_pass, mut min_fail): (Option<f64>, Option<f64>) = (None, None);
+    let mut generator_limited = false;
     if args.search {
         let mut rate = args.search_start.round().max(1.0);
         loop {
@@ -334,7 +337,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 break;
             }
         }
+        // A failure while the generator was saturated says nothing about the server: stop there.
+        if steps.last().is_some_and(|s| !s.pass && s.generator_bound) {
+            generator_limited = true;
+            eprintln!("search: the generator was saturated at the failing rate; the server's limit is higher");
+        }
         for _ in 0..args.search_refine {
+            if generator_limited {
+                break;
+            }
             let Some(high) = min_fail else { break };
             let low = max_pass.unwrap_or(0.0);
             let rate = ((low + high) / 2.0).round();
@@ -346,6 +357,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 max_pass = Some(rate);
             } else {
                 min_fail = Some(rate);
+                generator_limited = summary.generator_bound;
             }
             steps.push(summary);
             tokio::time::sleep(Duration::from_secs_f64(args.pause)).await;
@@ -388,6 +400,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         steps,
         max_passing_rate: max_pass,
         min_failing_rate: min_fail,
+        search_limited_by_generator: generator_limited,
         disconnects: shared.disconnects.load(Ordering::Relaxed),
         foreign_messages: shared.foreign.load(Ordering::Relaxed),
     };
@@ -476,6 +489,9 @@ async fn run_step(
         }
     }
     summary.generator_cpu_pct = (self1.cpu_us.saturating_sub(self0.cpu_us)) as f64 / 1e6 / window_s * 100.0;
+    // Of the cores this process may use: pinned to one core, 100% is the ceiling.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    summary.generator_bound = summary.generator_cpu_pct >= 90.0 * cores;
     summary.pass = summary.delivery_ratio >= args.min_delivery
         && summary.delivery_ms.p99 <= args.max_p99_ms
         && summary.delivery_ms.count > 0;
@@ -485,7 +501,7 @@ async fn run_step(
 
 fn one_line(s: &StepSummary) -> String {
     format!(
-        "{:.0} msg/s offered: delivered {:.4} ({} lost, {} dup, {} ack err, {} no ack), {:.0} deliveries/s; delivery ms p50 {:.2} p99 {:.2} max {:.1}; ack p99 {:.2}; server CPU {}; generator {:.0}% CPU; {}",
+        "{:.0} msg/s offered: delivered {:.4} ({} lost, {} dup, {} ack err, {} no ack), {:.0} deliveries/s; delivery ms p50 {:.2} p99 {:.2} max {:.1}; ack p99 {:.2}; server CPU {}; generator {:.0}% CPU{}; {}",
         s.rate,
         s.delivery_ratio,
         s.lost,
@@ -499,6 +515,7 @@ fn one_line(s: &StepSummary) -> String {
         s.ack_ms.p99,
         s.server_cpu_us_per_delivery.map(|us| format!("{us:.1} µs/delivery")).unwrap_or_else(|| "-".into()),
         s.generator_cpu_pct,
+        if s.generator_bound { " (saturated)" } else { "" },
         if s.pass { "PASS" } else { "FAIL" },
     )
 }
@@ -577,7 +594,12 @@ fn print_human(r: &Report, args: &Args) {
                 s.server_cpu_us_per_delivery.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into()),
                 s.server_cpu_us_per_delivery_net.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into()),
                 s.generator_cpu_pct,
-                if s.pass { "yes" } else { "no" },
+                match (s.pass, s.generator_bound) {
+                    (true, false) => "yes",
+                    (true, true) => "yes*",
+                    (false, false) => "no",
+                    (false, true) => "no*",
+                },
             );
             if !s.ack_error_codes.is_empty() {
                 let _ = writeln!(out, "         ack errors: {:?}", s.ack_error_codes);
@@ -585,7 +607,7 @@ fn print_human(r: &Report, args: &Args) {
         }
         let _ = writeln!(
             out,
-            "latency: scheduled send → messageReceived (open loop; includes any lag of the generator: send lag p99 shown in JSON); criteria: ratio ≥ {} and p99 ≤ {} ms",
+            "latency: scheduled send → messageReceived (open loop; includes any lag of the generator: send lag p99 shown in JSON); criteria: ratio ≥ {} and p99 ≤ {} ms; * = generator saturated (≥ 90% CPU), latencies include its queueing",
             args.min_delivery, args.max_p99_ms
         );
     }
@@ -596,6 +618,12 @@ fn print_human(r: &Report, args: &Args) {
             r.max_passing_rate.map(|v| format!("{v:.0} msg/s")).unwrap_or_else(|| "none".into()),
             r.min_failing_rate.map(|v| format!("{v:.0} msg/s")).unwrap_or_else(|| "none (hit --search-max)".into()),
         );
+        if r.search_limited_by_generator {
+            let _ = writeln!(
+                out,
+                "search: limited by the generator (≥ 90% CPU at the failing rate): the server's limit is higher"
+            );
+        }
     }
     if args.json {
         eprint!("{out}");

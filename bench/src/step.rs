@@ -223,6 +223,9 @@ pub struct StepSummary {
     pub server_cpu_us_per_delivery_net: Option<f64>,
     /// This generator's CPU use during the window, in % of one core.
     pub generator_cpu_pct: f64,
+    /// The generator used ≥ 90% of a core during the window: latencies include its own queueing and a
+    /// failure may be the generator's, not the server's.
+    pub generator_bound: bool,
     /// Did the step meet `--max-p99-ms` and `--min-delivery`?
     pub pass: bool,
 }
