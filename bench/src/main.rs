@@ -105,6 +105,10 @@ struct Args {
     /// Pause between connecting and the idle RSS sample.
     #[arg(long, default_value = "3s", value_parser = seconds)]
     settle: f64,
+    /// After a step's grace period, wait up to this long (uncounted) for the server to acknowledge
+    /// everything still outstanding, so the next step starts on an idle server.
+    #[arg(long, default_value = "120s", value_parser = seconds)]
+    drain: f64,
     /// Pause between steps.
     #[arg(long, default_value = "2s", value_parser = seconds)]
     pause: f64,
@@ -477,6 +481,22 @@ async fn run_step(
     }
 
     let mut summary = step.summary(window_s);
+    // Steps must not overlap: an overloaded server may still be working through this step's backlog,
+    // which would land in the next step's numbers. Wait (uncounted) until every ack is in.
+    let drain_started = Instant::now();
+    let drain_deadline = drain_started + Duration::from_secs_f64(args.drain);
+    while step.acks_pending() > 0 && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    summary.drain_s =
+        (Instant::now() + Duration::from_secs_f64(args.drain)).duration_since(drain_deadline).as_secs_f64();
+    summary.unacked_after_drain = step.acks_pending();
+    if summary.unacked_after_drain > 0 {
+        eprintln!(
+            "  warning: {} messages still unacknowledged {:.0}s after the step",
+            summary.unacked_after_drain, args.drain
+        );
+    }
     if !pids.is_empty() {
         let cpu_us: u64 = cpu0.iter().zip(&cpu1).map(|(a, b)| b.cpu_us.saturating_sub(a.cpu_us)).sum();
         summary.server_cpu_s = Some(cpu_us as f64 / 1e6);

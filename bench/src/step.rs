@@ -129,6 +129,11 @@ impl Step {
         })
     }
 
+    /// Messages sent in this step (warmup included) whose ack has not arrived.
+    pub fn acks_pending(&self) -> u64 {
+        self.acks.iter().filter(|a| a.load(Ordering::Relaxed) == ACK_PENDING).count() as u64
+    }
+
     pub fn summary(&self, window_s: f64) -> StepSummary {
         let mut s =
             StepSummary { rate: self.rate, window_s, expected_per_message: self.expected, ..Default::default() };
@@ -226,6 +231,10 @@ pub struct StepSummary {
     /// The generator used ≥ 90% of a core during the window: latencies include its own queueing and a
     /// failure may be the generator's, not the server's.
     pub generator_bound: bool,
+    /// How long the server took, after the grace period, to acknowledge the rest (not counted above).
+    pub drain_s: f64,
+    /// Messages still without an ack after `--drain`.
+    pub unacked_after_drain: u64,
     /// Did the step meet `--max-p99-ms` and `--min-delivery`?
     pub pass: bool,
 }
