@@ -124,6 +124,10 @@ struct Args {
     connect_concurrency: usize,
     #[arg(long, default_value = "60s", value_parser = seconds)]
     connect_timeout: f64,
+    /// Diagnostic: disable delayed ACKs on the generator's sockets (TCP_QUICKACK after every read), to
+    /// measure what a server without TCP_NODELAY loses to Nagle's algorithm.
+    #[arg(long)]
+    quickack: bool,
     /// Server process ids to sample (RSS, CPU), comma-separated, in the order of --urls.
     #[arg(long, value_delimiter = ',')]
     server_pid: Vec<u32>,
@@ -280,9 +284,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             _ => None,
         };
         let permit = semaphore.clone().acquire_owned().await?;
+        let quickack = args.quickack;
         let shared = shared.clone();
         pending.push(tokio::spawn(async move {
-            let ws = sio::connect(&endpoint, source, &conn.auth, timeout).await;
+            let ws = sio::connect(&endpoint, source, &conn.auth, timeout, quickack).await;
             drop(permit);
             let ws = ws.with_context(|| format!("connection {i} to {}", endpoint.base))?;
             tokio::spawn(sio::run(ws, rx, conn.spec, shared));

@@ -26,7 +26,74 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::step::Step;
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Tcp>;
+
+/// The TCP stream, optionally re-arming `TCP_QUICKACK` after every read (`--quickack`).
+///
+/// Diagnostic: Linux delays ACKs (40 ms at least) when it expects to piggyback them; a server that
+/// leaves Nagle's algorithm on (no `TCP_NODELAY`) then holds its next small write until that ACK
+/// comes. Quick ACKs on the client side remove that stall, so comparing runs with and without this
+/// flag measures what the server's missing `TCP_NODELAY` costs. Quick-ack mode is not sticky (the
+/// kernel leaves it on its own), hence re-arming it after each read.
+pub struct Tcp {
+    stream: TcpStream,
+    quickack: bool,
+}
+
+impl Tcp {
+    fn rearm(&self) {
+        if self.quickack {
+            use std::os::fd::AsRawFd;
+            let one: libc::c_int = 1;
+            // SAFETY: a valid socket descriptor and a c_int option value of the stated size.
+            unsafe {
+                libc::setsockopt(
+                    self.stream.as_raw_fd(),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_QUICKACK,
+                    (&one as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Tcp {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let poll = std::pin::Pin::new(&mut self.stream).poll_read(cx, buf);
+        if poll.is_ready() {
+            self.rearm();
+        }
+        poll
+    }
+}
+
+impl tokio::io::AsyncWrite for Tcp {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
 
 /// A server to connect to.
 #[derive(Debug, Clone)]
@@ -97,7 +164,13 @@ fn ws_config() -> WebSocketConfig {
 
 /// Opens one connection (optionally from a given source address) and completes the namespace
 /// handshake with `auth` (a JSON object). Returns once the server has sent CONNECT.
-pub async fn connect(endpoint: &Endpoint, source: Option<IpAddr>, auth: &str, timeout: Duration) -> anyhow::Result<Ws> {
+pub async fn connect(
+    endpoint: &Endpoint,
+    source: Option<IpAddr>,
+    auth: &str,
+    timeout: Duration,
+    quickack: bool,
+) -> anyhow::Result<Ws> {
     let attempt = async {
         let socket = match endpoint.addr {
             SocketAddr::V4(_) => TcpSocket::new_v4()?,
@@ -108,6 +181,7 @@ pub async fn connect(endpoint: &Endpoint, source: Option<IpAddr>, auth: &str, ti
         }
         let stream = socket.connect(endpoint.addr).await.with_context(|| format!("connecting to {}", endpoint.addr))?;
         stream.set_nodelay(true)?;
+        let stream = Tcp { stream, quickack };
         let (mut ws, _) =
             tokio_tungstenite::client_async_with_config(endpoint.ws_url.as_str(), stream, Some(ws_config()))
                 .await
