@@ -493,8 +493,23 @@ async fn run_step(
     while step.acks_pending() > 0 && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    summary.drain_s =
-        (Instant::now() + Duration::from_secs_f64(args.drain)).duration_since(drain_deadline).as_secs_f64();
+    // Deliveries of acknowledged messages may still be in flight: give them a moment too.
+    if step.acks_pending() == 0 && !step.complete() {
+        let settle_deadline = (Instant::now() + Duration::from_secs(2)).min(drain_deadline);
+        while !step.complete() && Instant::now() < settle_deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    summary.drain_s = drain_started.elapsed().as_secs_f64();
+    summary.after_drain = Some(step::Counts::from(&step.summary(window_s)));
+    if let Some(late) = &summary.after_drain {
+        if summary.drain_s > 0.5 || late.lost != summary.lost {
+            eprintln!(
+                "  after {:.1}s of drain: {} acked, {} ack errors {:?}, {} lost, {} duplicates",
+                summary.drain_s, late.acked_ok, late.ack_errors, late.ack_error_codes, late.lost, late.duplicates
+            );
+        }
+    }
     summary.unacked_after_drain = step.acks_pending();
     if summary.unacked_after_drain > 0 {
         eprintln!(

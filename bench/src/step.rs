@@ -103,7 +103,9 @@ impl Step {
             }
             Some(code) => {
                 self.acks[k as usize].store(ACK_ERROR, Ordering::Relaxed);
-                *self.ack_errors.lock().unwrap().entry(code).or_default() += 1;
+                if self.measured(k) {
+                    *self.ack_errors.lock().unwrap().entry(code).or_default() += 1;
+                }
             }
         }
     }
@@ -231,10 +233,38 @@ pub struct StepSummary {
     /// The generator used ≥ 90% of a core during the window: latencies include its own queueing and a
     /// failure may be the generator's, not the server's.
     pub generator_bound: bool,
+    /// The counts again once the drain is over: late acks (and their errors) and late deliveries.
+    pub after_drain: Option<Counts>,
     /// How long the server took, after the grace period, to acknowledge the rest (not counted above).
     pub drain_s: f64,
     /// Messages still without an ack after `--drain`.
     pub unacked_after_drain: u64,
     /// Did the step meet `--max-p99-ms` and `--min-delivery`?
     pub pass: bool,
+}
+
+/// What became of the measured messages, counted after the drain.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub acked_ok: u64,
+    pub ack_errors: u64,
+    pub ack_error_codes: BTreeMap<String, u64>,
+    pub ack_missing: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+}
+
+impl From<&StepSummary> for Counts {
+    fn from(s: &StepSummary) -> Counts {
+        Counts {
+            acked_ok: s.acked_ok,
+            ack_errors: s.ack_errors,
+            ack_error_codes: s.ack_error_codes.clone(),
+            ack_missing: s.ack_missing,
+            delivered: s.delivered,
+            lost: s.lost,
+            duplicates: s.duplicates,
+        }
+    }
 }
