@@ -40,25 +40,27 @@ wait_listening() {
 }
 
 # start_confab NAME PORT CORE [extra server args…] → sets PID and URL. SQLite in $WORK/NAME unless
-# --database-url is passed.
+# --database-url is passed. Output and log go to $WORK/$RUN.out/.log ($RUN defaults to NAME).
 start_confab() {
     local name=$1 port=$2 core=$3; shift 3
+    local run=${RUN:-$name}
     mkdir -p "$WORK/$name"
     CONFAB_RATE_LIMITS="$BENCH_RATE_LIMITS" RUST_LOG="${RUST_LOG:-warn}" \
         taskset -c "$core" "$SERVER_BIN" --listen "127.0.0.1:$port" --data-dir "$WORK/$name" "$@" \
-        >"$WORK/$name.out" 2>"$WORK/$name.log" &
+        >"$WORK/$run.out" 2>"$WORK/$run.log" &
     PID=$!
-    URL=$(wait_listening "$WORK/$name.out" "$PID")
+    URL=$(wait_listening "$WORK/$run.out" "$PID")
     log "confab $name: pid $PID at $URL on core $core (open files $(grep 'open files' /proc/$PID/limits | awk '{print $4}'))"
 }
 
 # start_reference NAME PORT CORE → sets PID and URL.
 start_reference() {
     local name=$1 port=$2 core=$3
+    local run=${RUN:-$name}
     PORT=$port HOST=127.0.0.1 taskset -c "$core" node "$ROOT/bench/reference/src/index.js" \
-        >"$WORK/$name.out" 2>"$WORK/$name.log" &
+        >"$WORK/$run.out" 2>"$WORK/$run.log" &
     PID=$!
-    URL=$(wait_listening "$WORK/$name.out" "$PID")
+    URL=$(wait_listening "$WORK/$run.out" "$PID")
     log "reference $name: pid $PID at $URL on core $core"
 }
 

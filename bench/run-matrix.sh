@@ -49,19 +49,23 @@ for target in $TARGETS; do
     if [ "$target" = confab ]; then
         # Accounts once (Argon2 on the server takes tens of ms per registration), then a fresh process
         # per measurement so that the RSS baseline does not hold the hashing's memory.
-        start_confab confab $port "$SERVER_CORE"
+        RUN=confab-setup start_confab confab $port "$SERVER_CORE"
         load setup --target confab --urls "$URL" --connections "$max_conns" --accounts "$WORK/accounts.json" --setup-only
         stop_server "$PID"
     fi
     for c in $IDLE_CONNS; do
+        export RUN="$target-idle-$c"
         if [ "$target" = confab ]; then start_confab confab $port "$SERVER_CORE"; else start_reference reference $port "$SERVER_CORE"; fi
         # The seed broadcasts userOnline to every client on each connect: connecting N clients costs it
         # O(N²) sends (4000 took 74 s on one core), hence the long connect timeout.
         load "$target-idle-$c" --target "$target" --urls "$URL" --connections "$c" --server-pid "$PID" --connect-timeout 900s \
             $( [ "$target" = confab ] && echo --accounts "$WORK/accounts.json" )
+        unset RUN
         stop_server "$PID"
     done
+    export RUN="$target-rate"
     if [ "$target" = confab ]; then start_confab confab $port "$SERVER_CORE"; else start_reference reference $port "$SERVER_CORE"; fi
+    unset RUN
     load "$target-rate" --target "$target" --urls "$URL" --connections "$RATE_CONNS" --server-pid "$PID" \
         --rate "$RATES" "${step_args[@]}" "${search_args[@]}" \
         $( [ "$target" = confab ] && echo --accounts "$WORK/accounts.json" )

@@ -54,10 +54,10 @@ start_nodes() {
     local config=$1 redis=()
     [ "$config" != one ] && redis=(--redis-url "$REDIS_URL" --redis-prefix "bench-$$-$config")
     PIDS=(); URLS=""
-    start_confab "$config-a" 4200 "$CORE_A" --database-url "$PG_BASE/$DB" "${redis[@]}"
+    RUN="$config-$phase-a" start_confab "$config-a" 4200 "$CORE_A" --database-url "$PG_BASE/$DB" "${redis[@]}"
     PIDS+=("$PID"); URLS=$URL
     if [ "$config" = two ]; then
-        start_confab "$config-b" 4201 "$CORE_B" --database-url "$PG_BASE/$DB" "${redis[@]}"
+        RUN="$config-$phase-b" start_confab "$config-b" 4201 "$CORE_B" --database-url "$PG_BASE/$DB" "${redis[@]}"
         PIDS+=("$PID"); URLS="$URLS,$URL"
     fi
 }
@@ -67,11 +67,11 @@ for config in $CONFIGS; do
     DB="confab_bench_$(date +%s)_$$_${config//-/_}"
     psql "$PG_BASE/postgres" -qc "CREATE DATABASE $DB" >/dev/null
     log "$config: database $DB"
-    start_nodes "$config"
+    phase=setup start_nodes "$config"
     load "$config-setup" --target confab --urls "${URLS%%,*}" --connections "$CONNS" --accounts "$WORK/$config-accounts.json" --setup-only
     # Fresh processes for the measurement: the RSS baseline must not hold registration's Argon2 memory.
     stop_nodes
-    start_nodes "$config"
+    phase=measure start_nodes "$config"
     pid_list=$(IFS=,; echo "${PIDS[*]}")
     load "$config" --target confab --urls "$URLS" --server-pid "$pid_list" --connections "$CONNS" \
         --accounts "$WORK/$config-accounts.json" --rate "$RATES" --duration "$DURATION" --warmup "$WARMUP" "${search_args[@]}"

@@ -89,6 +89,9 @@ struct Args {
     search_max: f64,
     #[arg(long, default_value_t = 3)]
     search_refine: u32,
+    /// Tries more at a rate that failed before the search believes it (one step is one sample).
+    #[arg(long, default_value_t = 1)]
+    search_retries: u32,
     #[arg(long, default_value_t = 50.0)]
     max_p99_ms: f64,
     #[arg(long, default_value_t = 0.999)]
@@ -331,10 +334,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.search {
         let mut rate = args.search_start.round().max(1.0);
         loop {
-            let summary = run_step(&shared, &senders, rate, &args, &pids, idle_cpu_us_per_s).await?;
-            let pass = summary.pass;
-            steps.push(summary);
-            tokio::time::sleep(Duration::from_secs_f64(args.pause)).await;
+            let (pass, _) = search_step(&shared, &senders, rate, &args, &pids, idle_cpu_us_per_s, &mut steps).await?;
             if pass {
                 max_pass = Some(rate);
                 if rate * 2.0 > args.search_max {
@@ -361,15 +361,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             if rate <= low || rate >= high {
                 break;
             }
-            let summary = run_step(&shared, &senders, rate, &args, &pids, idle_cpu_us_per_s).await?;
-            if summary.pass {
+            let (pass, bound) =
+                search_step(&shared, &senders, rate, &args, &pids, idle_cpu_us_per_s, &mut steps).await?;
+            if pass {
                 max_pass = Some(rate);
             } else {
                 min_fail = Some(rate);
-                generator_limited = summary.generator_bound;
+                generator_limited = bound;
             }
-            steps.push(summary);
-            tokio::time::sleep(Duration::from_secs_f64(args.pause)).await;
         }
     }
     let end = sample_all(&pids)?;
@@ -419,6 +418,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     // Exit without closing 10k sockets one by one.
     std::process::exit(0);
+}
+
+/// One rate of the search. One step is one sample, and on a shared machine a stray stall can fail it:
+/// a failure counts only if `--search-retries` more tries at the same rate fail too (a failure with the
+/// generator saturated is not retried). Returns (passed, generator saturated).
+async fn search_step(
+    shared: &Arc<Shared>,
+    senders: &Arc<Vec<mpsc::UnboundedSender<Command>>>,
+    rate: f64,
+    args: &Args,
+    pids: &[String],
+    idle_cpu_us_per_s: Option<f64>,
+    steps: &mut Vec<StepSummary>,
+) -> anyhow::Result<(bool, bool)> {
+    let mut attempt = 0;
+    loop {
+        let summary = run_step(shared, senders, rate, args, pids, idle_cpu_us_per_s).await?;
+        let (pass, bound) = (summary.pass, summary.generator_bound);
+        steps.push(summary);
+        tokio::time::sleep(Duration::from_secs_f64(args.pause)).await;
+        if pass || bound || attempt >= args.search_retries {
+            return Ok((pass, bound));
+        }
+        attempt += 1;
+        eprintln!("  failed at {rate:.0} msg/s: trying that rate again");
+    }
 }
 
 /// Runs one open-loop step at `rate` over every connection and returns its summary.
