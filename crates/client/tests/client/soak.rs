@@ -154,7 +154,7 @@ async fn soak(restart: bool) {
         drained(device, group).await;
     }
     let truth = server_history(&api, group).await;
-    assert!(truth.len() > 100, "{} messages", truth.len());
+    assert!(truth.len() >= 50, "{} messages", truth.len());
     for (index, device) in devices.iter_mut().enumerate() {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
