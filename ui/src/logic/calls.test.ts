@@ -71,6 +71,8 @@ describe('callsReducer', () => {
     expect(shownCall(s)).toBeNull();
     expect(s.calls.c2.cameraOn).toBe(true);
     s = callsReducer(s, { type: 'answering', callId: 'c2' });
+    expect(ringingCalls(s)).toEqual([]);
+    expect(shownCall(s)?.phase).toBe('answering');
     s = callsReducer(s, { type: 'accepted', callId: 'c2', at: 10 });
     expect(ringingCalls(s)).toEqual([]);
     expect(shownCall(s)?.callId).toBe('c2');
@@ -115,6 +117,8 @@ describe('video messages', () => {
     expect(m).toMatchObject({ kind: 'local', callId: 'call-1', width: 640, height: 480 });
     expect([...m!.jpeg]).toEqual([0xff, 0xd8, 0xff, 0xd9]);
     expect(parseVideoMessage(new Uint8Array([0, 200, 1]).buffer)).toBeNull();
+    expect(parseVideoMessage(bytes)?.callId).toBe('call-1');
+    expect(parseVideoMessage([...bytes])?.width).toBe(640);
   });
 
   it('meters frames per second over a window', () => {

@@ -148,9 +148,10 @@ export function shownCall(state: CallsState): CallView | null {
   return all.find((c) => c.phase !== 'ended') ?? all.sort((a, b) => (b.endedAt ?? 0) - (a.endedAt ?? 0))[0] ?? null;
 }
 
-/** Incoming calls to show as dialogs: ringing, or ended before they were answered (a short "missed"). */
+/** Incoming calls to show as dialogs: ringing, or ended before they were answered (a short "missed").
+ * Once Accept is pressed the call view takes over ("Connecting…"). */
 export function ringingCalls(state: CallsState): CallView[] {
-  return Object.values(state.calls).filter((c) => c.direction === 'incoming' && c.answeredAt === null && (c.phase === 'ringing' || c.phase === 'answering' || c.phase === 'ended'));
+  return Object.values(state.calls).filter((c) => c.direction === 'incoming' && c.answeredAt === null && (c.phase === 'ringing' || c.phase === 'ended'));
 }
 
 /** True while a call is under way or ringing somewhere (no second call is started then). */

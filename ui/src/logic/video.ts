@@ -6,18 +6,21 @@ export interface VideoMessage { kind: FrameKind; callId: string; width: number; 
 
 /** Layout (see src-tauri/src/media.rs): kind u8 (0 remote, 1 local), id length u8, callId, width u16 LE,
  * height u16 LE, JPEG. */
-export function parseVideoMessage(buffer: ArrayBuffer): VideoMessage | null {
-  const bytes = new Uint8Array(buffer);
+export function parseVideoMessage(data: ArrayBuffer | ArrayBufferView | number[]): VideoMessage | null {
+  // Tauri hands raw channel payloads over as an ArrayBuffer, but not always from this page's realm
+  // (nor, on some paths, as an ArrayBuffer at all): accept what can be read as bytes.
+  const bytes = ArrayBuffer.isView(data)
+    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    : new Uint8Array(data as ArrayLike<number>);
   if (bytes.length < 6) return null;
   const idLength = bytes[1];
   const at = 2 + idLength;
   if (bytes.length < at + 4 || bytes[0] > 1) return null;
-  const view = new DataView(buffer, at, 4);
   return {
     kind: bytes[0] === 0 ? 'remote' : 'local',
     callId: new TextDecoder().decode(bytes.subarray(2, at)),
-    width: view.getUint16(0, true),
-    height: view.getUint16(2, true),
+    width: bytes[at] | (bytes[at + 1] << 8),
+    height: bytes[at + 2] | (bytes[at + 3] << 8),
     jpeg: bytes.subarray(at + 4),
   };
 }
