@@ -6,12 +6,13 @@
 //! - Camera: there is no camera source yet. Video calls send [`PatternSource`] (640x480, 15 fps), a
 //!   test pattern the UI labels as such.
 //! - Video to the webview: each picture (received, and the local preview) is JPEG-encoded on a
-//!   thread of its own and sent as raw bytes through one `tauri::ipc::Channel` the UI registered
-//!   (`watch_video`). A picture that arrives while the previous one is still being encoded replaces
-//!   nothing and is dropped (counted), so a slow webview costs frames, never latency.
+//!   thread of its own and sent through one `tauri::ipc::Channel` the UI registered (`watch_video`).
+//!   A picture that arrives while the previous one is still being encoded replaces nothing and is
+//!   dropped (counted), so a slow webview costs frames, never latency.
 //!
-//! Frame message layout (little endian): `kind: u8` (0 remote, 1 local preview), `id_len: u8`,
-//! `call_id: id_len bytes`, `width: u16`, `height: u16`, then the JPEG file.
+//! Frame message: JSON `{kind: 0 (remote) | 1 (local preview), callId, width, height, jpeg: base64}`.
+//! (Raw bytes were tried first: on WebKitGTK they reach the page as a JS Array of numbers, about
+//! four times the bytes to parse; see docs/performance.md.)
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -83,11 +84,11 @@ impl VideoOut {
         }
     }
 
-    fn send(&self, message: Vec<u8>) {
+    fn send(&self, message: String) {
         let channel = self.channel.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(channel) = channel {
             let len = message.len() as u64;
-            match channel.send(InvokeResponseBody::Raw(message)) {
+            match channel.send(InvokeResponseBody::Json(message)) {
                 Ok(()) => {
                     self.sent.fetch_add(1, Relaxed);
                     self.bytes.fetch_add(len, Relaxed);
@@ -164,10 +165,10 @@ impl VideoSource for PreviewedSource {
     }
 }
 
-/// Builds one frame message: header, then the picture as JPEG. The I420 picture (BT.601 limited
+/// Builds one frame message: the picture as JPEG, in base64, with its call and size. The I420 picture (BT.601 limited
 /// range) is expanded to full-range interleaved YCbCr, which the encoder takes as is (no RGB
 /// round trip).
-fn frame_message(kind: Kind, call_id: &str, frame: &VideoFrame, ycbcr: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+fn frame_message(kind: Kind, call_id: &str, frame: &VideoFrame, ycbcr: &mut Vec<u8>) -> Result<String, String> {
     let (w, h) = (frame.width as usize, frame.height as usize);
     let (w16, h16) = (u16::try_from(w).map_err(|e| e.to_string())?, u16::try_from(h).map_err(|e| e.to_string())?);
     let cw = w.div_ceil(2);
@@ -184,18 +185,14 @@ fn frame_message(kind: Kind, call_id: &str, frame: &VideoFrame, ycbcr: &mut Vec<
             ycbcr.extend_from_slice(&[luma[yy as usize], chro[u[c] as usize], chro[v[c] as usize]]);
         }
     }
-    let id = call_id.as_bytes();
-    let id = &id[..id.len().min(255)];
-    let mut message = Vec::with_capacity(6 + id.len() + w * h / 4);
-    message.push(kind as u8);
-    message.push(id.len() as u8);
-    message.extend_from_slice(id);
-    message.extend_from_slice(&w16.to_le_bytes());
-    message.extend_from_slice(&h16.to_le_bytes());
-    jpeg_encoder::Encoder::new(&mut message, JPEG_QUALITY)
+    let mut jpeg = Vec::with_capacity(w * h / 4);
+    jpeg_encoder::Encoder::new(&mut jpeg, JPEG_QUALITY)
         .encode(ycbcr, w16, h16, jpeg_encoder::ColorType::Ycbcr)
         .map_err(|e| e.to_string())?;
-    Ok(message)
+    use base64::Engine as _;
+    let jpeg = base64::engine::general_purpose::STANDARD.encode(jpeg);
+    let call_id = serde_json::to_string(call_id).map_err(|e| e.to_string())?;
+    Ok(format!(r#"{{"kind":{},"callId":{call_id},"width":{w},"height":{h},"jpeg":"{jpeg}"}}"#, kind as u8))
 }
 
 /// The devices of the desktop app.
@@ -290,14 +287,14 @@ mod tests {
 
     #[test]
     fn frame_messages_carry_the_call_and_a_jpeg() {
+        use base64::Engine as _;
         let frame = PatternSource::frame(640, 480, 7);
-        let message = frame_message(Kind::Local, "call-1", &frame, &mut Vec::new()).unwrap();
-        assert_eq!(message[0], 1);
-        assert_eq!(&message[2..2 + message[1] as usize], b"call-1");
-        let rest = &message[8..];
-        assert_eq!(u16::from_le_bytes([rest[0], rest[1]]), 640);
-        assert_eq!(u16::from_le_bytes([rest[2], rest[3]]), 480);
-        assert_eq!(&rest[4..6], &[0xFF, 0xD8], "a JPEG starts with SOI");
-        assert_eq!(&message[message.len() - 2..], &[0xFF, 0xD9], "and ends with EOI");
+        let message = frame_message(Kind::Local, "call-\"1", &frame, &mut Vec::new()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&message).unwrap();
+        assert_eq!((value["kind"].as_u64(), value["callId"].as_str()), (Some(1), Some("call-\"1")));
+        assert_eq!((value["width"].as_u64(), value["height"].as_u64()), (Some(640), Some(480)));
+        let jpeg = base64::engine::general_purpose::STANDARD.decode(value["jpeg"].as_str().unwrap()).unwrap();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG starts with SOI");
+        assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9], "and ends with EOI");
     }
 }

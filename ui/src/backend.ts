@@ -74,9 +74,9 @@ export const backend = {
   getSettings: () => call<Settings>('get_settings'),
   setSettings: (settings: Settings) => call<void>('set_settings', { settings }),
   videoTransportStats: () => call<VideoTransportStats>('video_transport_stats'),
-  /** Video frames (remote and local preview of every call) as raw messages; see ui/src/video.ts. */
-  watchVideo: (handler: (message: ArrayBuffer) => void) => {
-    const channel = new Channel<ArrayBuffer>();
+  /** Video frames (remote and local preview of every call); see ui/src/logic/video.ts. */
+  watchVideo: (handler: (message: unknown) => void) => {
+    const channel = new Channel<unknown>();
     channel.onmessage = handler;
     return call<void>('watch_video', { channel });
   },

@@ -1,5 +1,5 @@
 // Video frames from the backend: one channel carries the pictures of every call (received, and the
-// local preview), each a small header and a JPEG (parsed in logic/video.ts). Views subscribe by
+// local preview), each a JPEG in base64 with its callId and kind (parsed in logic/video.ts). Views subscribe by
 // callId and kind.
 
 import { backend } from './backend';
@@ -17,16 +17,16 @@ export const videoArrivals = { messages: 0, bytes: 0, unparsed: 0, unclaimed: 0,
 
 /** Registers the channel with the backend once per page. */
 function start() {
-  started ??= backend.watchVideo((buffer) => {
+  started ??= backend.watchVideo((data) => {
     videoArrivals.messages++;
     try {
-      videoArrivals.type = Object.prototype.toString.call(buffer);
-      videoArrivals.bytes += buffer.byteLength ?? (buffer as unknown as number[]).length;
-      const message = parseVideoMessage(buffer);
+      videoArrivals.type = Object.prototype.toString.call(data);
+      const message = parseVideoMessage(data);
       if (!message) {
         videoArrivals.unparsed++;
         return;
       }
+      videoArrivals.bytes += message.jpeg.length;
       const key = `${message.kind}:${message.callId}`;
       videoArrivals.lastKey = key;
       const found = listeners.get(key);

@@ -218,16 +218,17 @@ function VideoView({ callId, kind, label, small }: { callId: string; kind: Frame
       }
       busyDrawing = true;
       const started = performance.now();
-      createImageBitmap(new Blob([new Uint8Array(message.jpeg)], { type: 'image/jpeg' }))
-        .then((bitmap) => {
+      const picture = new Image();
+      picture.src = `data:image/jpeg;base64,${message.jpeg}`;
+      picture.decode()
+        .then(() => {
           const el = canvas.current;
           if (!stopped && el) {
-            if (el.width !== bitmap.width) el.width = bitmap.width;
-            if (el.height !== bitmap.height) el.height = bitmap.height;
-            el.getContext('2d')?.drawImage(bitmap, 0, 0);
+            if (el.width !== picture.naturalWidth) el.width = picture.naturalWidth;
+            if (el.height !== picture.naturalHeight) el.height = picture.naturalHeight;
+            el.getContext('2d')?.drawImage(picture, 0, 0);
             meter.drawn(performance.now(), performance.now() - started);
           }
-          bitmap.close();
         })
         .catch(() => meter.dropped++)
         .finally(() => (busyDrawing = false));

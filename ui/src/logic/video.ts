@@ -2,27 +2,16 @@
 
 export type FrameKind = 'remote' | 'local';
 
-export interface VideoMessage { kind: FrameKind; callId: string; width: number; height: number; jpeg: Uint8Array }
+export interface VideoMessage { kind: FrameKind; callId: string; width: number; height: number; /** base64 */ jpeg: string }
 
-/** Layout (see src-tauri/src/media.rs): kind u8 (0 remote, 1 local), id length u8, callId, width u16 LE,
- * height u16 LE, JPEG. */
-export function parseVideoMessage(data: ArrayBuffer | ArrayBufferView | number[]): VideoMessage | null {
-  // Tauri hands raw channel payloads over as an ArrayBuffer, but not always from this page's realm
-  // (nor, on some paths, as an ArrayBuffer at all): accept what can be read as bytes.
-  const bytes = ArrayBuffer.isView(data)
-    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-    : new Uint8Array(data as ArrayLike<number>);
-  if (bytes.length < 6) return null;
-  const idLength = bytes[1];
-  const at = 2 + idLength;
-  if (bytes.length < at + 4 || bytes[0] > 1) return null;
-  return {
-    kind: bytes[0] === 0 ? 'remote' : 'local',
-    callId: new TextDecoder().decode(bytes.subarray(2, at)),
-    width: bytes[at] | (bytes[at + 1] << 8),
-    height: bytes[at + 2] | (bytes[at + 3] << 8),
-    jpeg: bytes.subarray(at + 4),
-  };
+/** A channel message (see src-tauri/src/media.rs): `{kind: 0 remote | 1 local, callId, width, height,
+ * jpeg: base64}`; `null` for anything else. */
+export function parseVideoMessage(data: unknown): VideoMessage | null {
+  if (typeof data !== 'object' || data === null) return null;
+  const m = data as Record<string, unknown>;
+  if ((m.kind !== 0 && m.kind !== 1) || typeof m.callId !== 'string' || typeof m.jpeg !== 'string') return null;
+  if (typeof m.width !== 'number' || typeof m.height !== 'number') return null;
+  return { kind: m.kind === 0 ? 'remote' : 'local', callId: m.callId, width: m.width, height: m.height, jpeg: m.jpeg };
 }
 
 /** Frames per second over a sliding window, and the mean time a frame took to decode and draw. */
