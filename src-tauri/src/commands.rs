@@ -307,7 +307,9 @@ fn call_stats(app: State<'_, Desktop>, call_id: String) -> Option<CallStats> {
 /// Enumerating devices may block on the sound server: off the async runtime's threads.
 #[tauri::command]
 async fn list_audio_devices() -> Answer<AudioDevices> {
-    tauri::async_runtime::spawn_blocking(crate::media::list_audio_devices).await.map_err(|e| UiError::local(e.to_string()))
+    tauri::async_runtime::spawn_blocking(crate::media::list_audio_devices)
+        .await
+        .map_err(|e| UiError::local(e.to_string()))
 }
 
 #[tauri::command]

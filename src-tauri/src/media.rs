@@ -112,21 +112,22 @@ impl Forwarder {
     fn new(kind: Kind, tag: CallTag, out: Arc<VideoOut>) -> Self {
         let (to_encoder, frames) = sync_channel::<VideoFrame>(1);
         let encoder_out = out.clone();
-        let spawned = std::thread::Builder::new().name(format!("video-to-ui-{kind:?}").to_lowercase()).spawn(move || {
-            // Ends when the forwarder (the call's sink or source) is dropped.
-            let mut scratch = Vec::new();
-            while let Ok(frame) = frames.recv() {
-                let started = Instant::now();
-                let call_id = tag.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                match frame_message(kind, &call_id, &frame, &mut scratch) {
-                    Ok(message) => {
-                        encoder_out.encode_us.fetch_add(started.elapsed().as_micros() as u64, Relaxed);
-                        encoder_out.send(message);
+        let spawned =
+            std::thread::Builder::new().name(format!("video-to-ui-{kind:?}").to_lowercase()).spawn(move || {
+                // Ends when the forwarder (the call's sink or source) is dropped.
+                let mut scratch = Vec::new();
+                while let Ok(frame) = frames.recv() {
+                    let started = Instant::now();
+                    let call_id = tag.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    match frame_message(kind, &call_id, &frame, &mut scratch) {
+                        Ok(message) => {
+                            encoder_out.encode_us.fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+                            encoder_out.send(message);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "encoding a video frame for the UI failed"),
                     }
-                    Err(e) => tracing::warn!(error = %e, "encoding a video frame for the UI failed"),
                 }
-            }
-        });
+            });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "no thread for video to the UI; pictures will not be shown");
         }
