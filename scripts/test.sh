@@ -62,5 +62,7 @@ if [ -z "${DISPLAY:-}" ]; then
   trap '[ -n "$started_xvfb" ] && kill "$started_xvfb" 2>/dev/null || true' EXIT
   sleep 1
 fi
-NO_AT_BRIDGE=1 dbus-run-session -- npm run test:e2e
+# Under PulseAudio's virtual devices, so the call steps send and play real audio (without them the
+# calls still pass, showing "No microphone found").
+NO_AT_BRIDGE=1 dbus-run-session -- scripts/with-pulse.sh npm run test:e2e
 echo "== all tests passed"

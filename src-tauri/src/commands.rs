@@ -1,12 +1,18 @@
 //! The commands the webview invokes: each calls one method of the client core. Errors reach the UI as
 //! `{code, message}` (the server's codes, plus `offline`, `signed_out` and `local`).
 
+use confab_call::CallStats;
 use confab_client::{ConnectionState, Pending};
-use confab_protocol::{Conversation, ConversationId, Friend, FriendRequests, Message, MessageId, Seq, User, UserId};
+use confab_protocol::{
+    CallType, Conversation, ConversationId, Friend, FriendRequests, Message, MessageId, Seq, User, UserId,
+};
 use serde::Serialize;
 use tauri::State;
+use tauri::ipc::{Channel, InvokeResponseBody};
 
 use crate::Desktop;
+use crate::media::{AudioDevices, VideoTransportStats};
+use crate::settings::Settings;
 
 #[derive(Debug, Serialize)]
 pub struct UiError {
@@ -24,6 +30,13 @@ impl From<confab_client::Error> for UiError {
             _ => "local",
         };
         UiError { code: code.into(), message: e.to_string() }
+    }
+}
+
+impl UiError {
+    /// An error of the app itself (settings, devices), not of the client core.
+    fn local(message: impl Into<String>) -> Self {
+        UiError { code: "local".into(), message: message.into() }
     }
 }
 
@@ -62,6 +75,18 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         set_muted,
         is_muted,
         set_open_conversation,
+        start_call,
+        accept_call,
+        reject_call,
+        end_call,
+        set_call_muted,
+        set_call_camera,
+        call_stats,
+        list_audio_devices,
+        get_settings,
+        set_settings,
+        watch_video,
+        video_transport_stats,
     ]
 }
 
@@ -240,4 +265,73 @@ async fn is_muted(app: State<'_, Desktop>, conversation_id: ConversationId) -> A
 #[tauri::command]
 fn set_open_conversation(app: State<'_, Desktop>, conversation_id: Option<ConversationId>) {
     app.attention.lock().unwrap_or_else(|p| p.into_inner()).open_conversation = conversation_id;
+}
+
+#[tauri::command]
+async fn start_call(app: State<'_, Desktop>, conversation_id: ConversationId, call_type: CallType) -> Answer<String> {
+    let call_id = app.client.start_call(conversation_id, call_type).await?;
+    app.devices.name_outgoing(&call_id);
+    Ok(call_id)
+}
+
+#[tauri::command]
+async fn accept_call(app: State<'_, Desktop>, call_id: String) -> Answer<()> {
+    Ok(app.client.accept_call(&call_id).await?)
+}
+
+#[tauri::command]
+async fn reject_call(app: State<'_, Desktop>, call_id: String, reason: Option<String>) -> Answer<()> {
+    Ok(app.client.reject_call(&call_id, reason.as_deref()).await?)
+}
+
+#[tauri::command]
+async fn end_call(app: State<'_, Desktop>, call_id: String) -> Answer<()> {
+    Ok(app.client.end_call(&call_id).await?)
+}
+
+#[tauri::command]
+fn set_call_muted(app: State<'_, Desktop>, call_id: String, muted: bool) -> Answer<()> {
+    Ok(app.client.set_call_muted(&call_id, muted)?)
+}
+
+#[tauri::command]
+fn set_call_camera(app: State<'_, Desktop>, call_id: String, on: bool) -> Answer<()> {
+    Ok(app.client.set_call_camera(&call_id, on)?)
+}
+
+#[tauri::command]
+fn call_stats(app: State<'_, Desktop>, call_id: String) -> Option<CallStats> {
+    app.client.call_stats(&call_id)
+}
+
+/// Enumerating devices may block on the sound server: off the async runtime's threads.
+#[tauri::command]
+async fn list_audio_devices() -> Answer<AudioDevices> {
+    tauri::async_runtime::spawn_blocking(crate::media::list_audio_devices)
+        .await
+        .map_err(|e| UiError::local(e.to_string()))
+}
+
+#[tauri::command]
+fn get_settings(app: State<'_, Desktop>) -> Settings {
+    app.devices.settings.get()
+}
+
+/// Saves the settings; new ICE servers apply to the next call, as do the chosen devices.
+#[tauri::command]
+fn set_settings(app: State<'_, Desktop>, settings: Settings) -> Answer<()> {
+    app.devices.settings.set(settings.clone()).map_err(UiError::local)?;
+    app.client.set_call_config(settings.call_config());
+    Ok(())
+}
+
+/// Where video frames go (see `media.rs` for the message layout).
+#[tauri::command]
+fn watch_video(app: State<'_, Desktop>, channel: Channel<InvokeResponseBody>) {
+    app.devices.video.watch(channel);
+}
+
+#[tauri::command]
+fn video_transport_stats(app: State<'_, Desktop>) -> VideoTransportStats {
+    app.devices.video.stats()
 }

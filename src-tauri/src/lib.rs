@@ -1,10 +1,16 @@
 //! `confab-desktop`: the Tauri shell. It opens a [`confab_client::Client`], exposes it to the
 //! webview as commands, forwards its events, and shows the notifications the core decides on.
 //! No domain logic lives here.
+//!
+//! Calls: [`media::AppDevices`] gives the client core its microphone, speaker, the test-pattern
+//! "camera" and the video path to the webview; [`settings`] keeps the ICE servers and chosen
+//! devices.
 
 mod commands;
+pub mod media;
+pub mod settings;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use confab_client::notify::{Attention, notice_for};
 use confab_client::{Client, ClientEvent};
@@ -19,6 +25,8 @@ pub struct Desktop {
     pub client: Client,
     /// What the UI shows, for the notification policy.
     pub attention: Mutex<Attention>,
+    /// The call devices given to the client (settings, video to the webview).
+    pub devices: Arc<media::AppDevices>,
 }
 
 /// The server the sign-in screen proposes: `CONFAB_SERVER_URL`, else the local one.
@@ -41,9 +49,13 @@ pub fn run() {
                 Some(dir) => dir.into(),
                 None => app.path().app_data_dir()?,
             };
-            let client = tauri::async_runtime::block_on(Client::open(data_dir))?;
+            let client = tauri::async_runtime::block_on(Client::open(data_dir.clone()))?;
+            let settings = Arc::new(settings::SettingsStore::open(&data_dir));
+            client.set_call_config(settings.get().call_config());
+            let devices = Arc::new(media::AppDevices::new(settings, Arc::default()));
+            client.set_media_devices(devices.clone());
             tauri::async_runtime::spawn(forward_events(app.handle().clone(), client.clone()));
-            app.manage(Desktop { client, attention: Mutex::new(Attention::default()) });
+            app.manage(Desktop { client, attention: Mutex::new(Attention::default()), devices });
             Ok(())
         })
         .on_window_event(|window, event| {

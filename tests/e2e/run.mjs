@@ -275,6 +275,79 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     await messageElement(bob, 'welcome to the team');
   });
 
+  it('calls: alice rings bob, bob accepts, both talk with a running timer, alice hangs up, both see the record', async () => {
+    for (const [app, other] of [[alice, bobName], [bob, aliceName]]) {
+      await click(app, 'tab-chats');
+      const entry = await app.$(`[data-testid^="conversation-"][data-name="${other}"]`);
+      await entry.waitForClickable({ timeout: WAIT });
+      await entry.click();
+      await waitFor('the direct chat', async () => (await (await el(app, 'chat-title')).getText()) === other);
+    }
+    await click(alice, 'call-voice');
+    await waitFor('"Calling…" on alice', async () => (await (await el(alice, 'call-status')).getText()) === 'Calling…');
+    await waitFor('the incoming call on bob', async () => (await (await el(bob, 'incoming-caller')).getText()) === aliceName);
+    await click(bob, 'call-accept');
+    for (const app of [alice, bob]) {
+      await waitFor('the call active', async () => (await (await el(app, 'call-view')).getAttribute('data-phase')) === 'active');
+      // The timer runs: it shows 0:02 or later within a few seconds.
+      await waitFor('the timer running', async () => /^0:0[2-9]$/.test(await (await el(app, 'call-timer')).getText()), 10_000);
+      await waitFor('media connected', async () => (await (await el(app, 'call-status')).getText()) === 'connected', 10_000);
+    }
+    // Without sound devices "No microphone found" is a valid state; under scripts/with-pulse.sh there is none.
+    const problems = await texts(alice, '[data-testid="call-problem"]');
+    console.log(`call problems on alice: ${JSON.stringify(problems)}; on bob: ${JSON.stringify(await texts(bob, '[data-testid="call-problem"]'))}`);
+    for (const p of problems) assert.match(p, /No (microphone|speaker) found/);
+    const stats = await alice.execute((id) => window.__TAURI_INTERNALS__.invoke('call_stats', { callId: id }),
+      await (await el(alice, 'call-view')).getAttribute('data-call-id'));
+    console.log(`voice call stats on alice: ${JSON.stringify(stats)}`);
+    await shot(alice, 'call-voice');
+    await click(alice, 'call-hangup');
+    for (const app of [alice, bob]) {
+      await waitFor('the call view closed', async () => !(await (await el(app, 'call-view')).isExisting()), 10_000);
+      await waitFor('the call record', async () =>
+        (await texts(app, '[data-testid="call-record"]')).some((t) => /^Audio call · 0:\d\d$/.test(t)));
+    }
+  });
+
+  it('video call: pictures reach both webviews (measured), bob hangs up', async () => {
+    await click(alice, 'call-video');
+    await waitFor('the incoming video call on bob', async () => (await (await el(bob, 'incoming-caller')).getText()) === aliceName);
+    await click(bob, 'call-accept');
+    for (const app of [alice, bob]) {
+      await waitFor('the call active', async () => (await (await el(app, 'call-view')).getAttribute('data-phase')) === 'active');
+    }
+    // Measure over a few seconds once pictures flow (or fail with what was measured).
+    for (const app of [alice, bob]) {
+      await waitFor('remote pictures drawn', async () => Number(await (await el(app, 'video-remote')).getAttribute('data-frames')) > 0, 15_000)
+        .catch(() => {});
+    }
+    await new Promise((r) => setTimeout(r, 6000));
+    const measured = {};
+    for (const [name, app] of [['alice', alice], ['bob', bob]]) {
+      const read = async (testid) => {
+        const e = await el(app, testid);
+        return Object.fromEntries(await Promise.all(['frames', 'dropped', 'fps', 'draw-ms'].map(async (k) => [k, await e.getAttribute(`data-${k}`)])));
+      };
+      measured[name] = {
+        remote: await read('video-remote'),
+        local: await read('video-local'),
+        transport: await app.execute(() => window.__TAURI_INTERNALS__.invoke('video_transport_stats')),
+        arrivals: await app.execute(() => window.__confabVideo),
+        call: await app.execute((id) => window.__TAURI_INTERNALS__.invoke('call_stats', { callId: id }),
+          await (await el(app, 'call-view')).getAttribute('data-call-id')),
+      };
+    }
+    console.log(`video measurements: ${JSON.stringify(measured, null, 1)}`);
+    writeFileSync(join(shots, 'video-measurements.json'), JSON.stringify(measured, null, 1));
+    for (const m of Object.values(measured)) assert.ok(Number(m.remote.fps) > 0, 'remote pictures keep arriving');
+    await shot(bob, 'call');
+    await click(bob, 'call-hangup');
+    for (const app of [alice, bob]) {
+      await waitFor('the call record', async () =>
+        (await texts(app, '[data-testid="call-record"]')).some((t) => /^Video call · 0:\d\d$/.test(t)), 10_000);
+    }
+  });
+
   it('shows the other user offline when their app quits', async () => {
     await bob.deleteSession();
     bob = undefined;

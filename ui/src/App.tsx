@@ -1,10 +1,12 @@
 import { useCallback, useEffect, useState } from 'react';
 
 import { backend } from './backend';
+import { CallLayer, useCalls } from './components/Calls';
 import { Chat } from './components/Chat';
 import { ConnectionBanner } from './components/ConnectionBanner';
 import { FriendsPanel } from './components/FriendsPanel';
 import { Login } from './components/Login';
+import { SettingsPanel } from './components/Settings';
 import { Sidebar } from './components/Sidebar';
 import type { ClientEvent, ConnectionState, Conversation, Id, SessionInfo } from './types';
 
@@ -29,7 +31,8 @@ export function App() {
   const [connection, setConnection] = useState<ConnectionState>({ state: 'connecting' });
   const [conversations, setConversations] = useState<Conversation[]>([]);
   const [openId, setOpenId] = useState<Id | null>(null);
-  const [panel, setPanel] = useState<'chats' | 'friends'>('chats');
+  const [panel, setPanel] = useState<'chats' | 'friends' | 'settings'>('chats');
+  const calls = useCalls();
 
   const refreshConversations = useCallback(() => {
     backend.conversations().then(setConversations).catch(() => {});
@@ -96,8 +99,9 @@ export function App() {
           <nav className="tabs">
             <button className={panel === 'chats' ? 'active' : ''} onClick={() => setPanel('chats')} data-testid="tab-chats">Chats</button>
             <button className={panel === 'friends' ? 'active' : ''} onClick={() => setPanel('friends')} data-testid="tab-friends">Friends</button>
+            <button className={panel === 'settings' ? 'active' : ''} onClick={() => setPanel('settings')} data-testid="tab-settings">Settings</button>
           </nav>
-          {panel === 'chats' ? (
+          {panel !== 'friends' ? (
             <Sidebar conversations={conversations} me={session.user.id} openId={openId} onOpen={setOpenId} />
           ) : (
             <FriendsPanel
@@ -106,12 +110,15 @@ export function App() {
             />
           )}
         </aside>
-        {open ? (
-          <Chat key={open.id} conversation={open} me={session.user} />
+        {panel === 'settings' ? (
+          <SettingsPanel />
+        ) : open ? (
+          <Chat key={open.id} conversation={open} me={session.user} calls={calls} />
         ) : (
           <section className="empty">Pick a conversation, or start one from Friends.</section>
         )}
       </div>
+      <CallLayer calls={calls} />
     </div>
   );
 }

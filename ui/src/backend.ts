@@ -1,11 +1,12 @@
 // The UI's one door to the backend: typed wrappers over Tauri's invoke and event listening.
 // Nothing else in the UI imports @tauri-apps.
 
-import { invoke } from '@tauri-apps/api/core';
+import { Channel, invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
 import type {
-  ClientEvent, Conversation, ConnectionState, ErrorBody, Friend, FriendRequests, Id, Message, Pending, SessionInfo, User,
+  AudioDevices, CallStats, ClientEvent, Conversation, ConnectionState, ErrorBody, Friend, FriendRequests, Id, Message, Pending,
+  SessionInfo, Settings, User, VideoTransportStats,
 } from './types';
 
 export class BackendError extends Error implements ErrorBody {
@@ -60,6 +61,25 @@ export const backend = {
   removeFriend: (userId: Id) => call<void>('remove_friend', { userId }),
   createConversation: (participantIds: Id[], title?: string) =>
     call<Conversation>('create_conversation', { participantIds, title: title || null }),
+
+  /** Calls the other member of a direct conversation; resolves to the callId (error code `busy` if they are in a call). */
+  startCall: (conversationId: Id, callType: 'audio' | 'video') => call<string>('start_call', { conversationId, callType }),
+  acceptCall: (callId: string) => call<void>('accept_call', { callId }),
+  rejectCall: (callId: string, reason?: string) => call<void>('reject_call', { callId, reason: reason ?? null }),
+  endCall: (callId: string) => call<void>('end_call', { callId }),
+  setCallMuted: (callId: string, muted: boolean) => call<void>('set_call_muted', { callId, muted }),
+  setCallCamera: (callId: string, on: boolean) => call<void>('set_call_camera', { callId, on }),
+  callStats: (callId: string) => call<CallStats | null>('call_stats', { callId }),
+  listAudioDevices: () => call<AudioDevices>('list_audio_devices'),
+  getSettings: () => call<Settings>('get_settings'),
+  setSettings: (settings: Settings) => call<void>('set_settings', { settings }),
+  videoTransportStats: () => call<VideoTransportStats>('video_transport_stats'),
+  /** Video frames (remote and local preview of every call); see ui/src/logic/video.ts. */
+  watchVideo: (handler: (message: unknown) => void) => {
+    const channel = new Channel<unknown>();
+    channel.onmessage = handler;
+    return call<void>('watch_video', { channel });
+  },
 
   /** Every event of the client core. Returns the function that stops listening. */
   onEvent: (handler: (event: ClientEvent) => void): Promise<UnlistenFn> =>

@@ -53,6 +53,29 @@ export type ClientEvent =
   | { type: 'presence'; userId: Id; online: boolean; lastSeen: number | null }
   | { type: 'read'; conversationId: Id; userId: Id; seq: number }
   | { type: 'friendsChanged'; event: string }
-  | { type: 'incomingCall' | 'callAccepted' | 'callRejected' | 'callEnded' | 'iceCandidate'; [key: string]: unknown };
+  | { type: 'incomingCall'; callId: string; callerId: Id; callerUsername: string; conversationId: Id; callType: 'audio' | 'video' }
+  | { type: 'callAccepted'; callId: string }
+  | { type: 'callRejected'; callId: string; reason: string | null }
+  | { type: 'callEnded'; callId: string; reason: CallEndReason; durationMs: number }
+  | { type: 'iceCandidate'; callId: string }
+  | { type: 'callMedia'; callId: string; state: 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed' }
+  | { type: 'callProblem'; callId: string; message: string };
+
+export type CallEndReason = 'hangup' | 'cancelled' | 'rejected' | 'missed' | 'disconnected' | 'answeredElsewhere';
+
+/** STUN/TURN server, the browser's RTCIceServer shape. */
+export interface IceServer { urls: string[]; username: string; credential: string }
+/** The app's settings (settings.json in its data directory). */
+export interface Settings { iceServers: IceServer[]; microphone: string | null; speaker: string | null }
+export interface AudioDevices { inputs: string[]; outputs: string[] }
+export interface CallStats {
+  audioPacketsSent: number; audioPacketsReceived: number; audioPacketsConcealed: number; audioFramesPlayed: number;
+  videoFramesSent: number; videoPacketsReceived: number; videoFramesReceived: number; videoFramesDecoded: number;
+  videoFramesDropped: number;
+}
+export interface VideoTransportStats {
+  framesOffered: number; framesDroppedBusy: number; framesSent: number; bytesSent: number;
+  meanEncodeMs: number; meanFrameBytes: number;
+}
 
 export interface SessionInfo { serverUrl: string; user: User }

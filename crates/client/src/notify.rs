@@ -33,7 +33,8 @@ fn preview(text: &str) -> String {
 }
 
 /// The notification an event deserves, if any: new messages from others (not your own, not from
-/// your other devices) unless you are looking at that conversation or muted it; incoming calls always.
+/// your other devices) unless you are looking at that conversation or muted it; incoming calls
+/// while the window is unfocused (a focused window shows its own incoming-call dialog).
 pub fn notice_for(event: &ClientEvent, me: UserId, attention: Attention, muted: bool) -> Option<Notice> {
     match event {
         ClientEvent::Message { message, is_new: true } if message.sender_id != me && message.deleted_at.is_none() => {
@@ -47,7 +48,7 @@ pub fn notice_for(event: &ClientEvent, me: UserId, attention: Attention, muted: 
             };
             Some(Notice { title: message.sender_username.clone(), body })
         }
-        ClientEvent::IncomingCall(call) => Some(Notice {
+        ClientEvent::IncomingCall(call) if !attention.focused => Some(Notice {
             title: format!("{} is calling", call.caller_username),
             body: match call.call_type {
                 confab_protocol::CallType::Audio => "Incoming voice call".into(),
@@ -100,5 +101,21 @@ mod tests {
         assert!(notice_for(&message(2, 7, "hi"), 1, away, true).is_none(), "muted");
         let long = notice_for(&message(2, 7, &"x".repeat(500)), 1, away, false).unwrap();
         assert_eq!(long.body.chars().count(), PREVIEW_CHARS + 1);
+    }
+
+    #[test]
+    fn incoming_calls_notify_only_an_unfocused_window() {
+        let call = ClientEvent::IncomingCall(confab_protocol::notifications::IncomingCall {
+            call_id: "c".into(),
+            caller_id: 2,
+            caller_username: "alice".into(),
+            conversation_id: 7,
+            call_type: confab_protocol::CallType::Video,
+            sdp: String::new(),
+        });
+        let away = Attention { focused: false, open_conversation: Some(7) };
+        let notice = notice_for(&call, 1, away, false).unwrap();
+        assert_eq!(notice, Notice { title: "alice is calling".into(), body: "Incoming video call".into() });
+        assert!(notice_for(&call, 1, Attention { focused: true, open_conversation: None }, false).is_none());
     }
 }

@@ -2,11 +2,13 @@ import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState }
 
 import { useBackendEvents } from '../App';
 import { backend } from '../backend';
+import { callRecordIcon, callRecordText } from '../logic/calls';
 import { groupTimeline } from '../logic/grouping';
 import { QUICK_EMOJI, reactionChips, toggleAction } from '../logic/reactions';
 import { TypingTracker, typingText } from '../logic/typing';
 import { conversationName, formatTime } from '../names';
 import type { ClientEvent, Conversation, Message, Pending, User } from '../types';
+import { CallButtons, type CallControls } from './Calls';
 
 const PAGE = 50;
 /** "I am typing" is re-sent at most this often while typing continues. */
@@ -14,7 +16,7 @@ const TYPING_REPEAT_MS = 2000;
 /** "I stopped typing" after this long without a keystroke. */
 const TYPING_IDLE_MS = 3000;
 
-export function Chat({ conversation, me }: { conversation: Conversation; me: User }) {
+export function Chat({ conversation, me, calls }: { conversation: Conversation; me: User; calls: CallControls }) {
   const [messages, setMessages] = useState<Message[]>([]);
   const [pending, setPending] = useState<Pending[]>([]);
   const [hasOlder, setHasOlder] = useState(true);
@@ -127,6 +129,9 @@ export function Chat({ conversation, me }: { conversation: Conversation; me: Use
           </small>
         </div>
         <div>
+          {conversation.kind === 'direct' && others[0] && (
+            <CallButtons conversation={conversation} peerName={conversationName(conversation, me.id)} calls={calls} />
+          )}
           <button className="link" onClick={() => setShowPins(!showPins)} data-testid="pins-toggle">📌 {pins.length}</button>
           <button className="link" onClick={() => act(backend.setMuted(id, !muted).then(() => setMuted(!muted)))} data-testid="mute">
             {muted ? 'Unmute' : 'Mute'}
@@ -187,7 +192,15 @@ function MessageView({ message, me, seen, onError }: {
     return <div className="message deleted" data-testid="message" data-id={message.id} data-deleted="true">Message deleted</div>;
   }
   if (message.type === 'call') {
-    return <div className="message call" data-testid="message" data-id={message.id}>📞 {message.content}</div>;
+    const text = message.call ? callRecordText(message.call, me.id) : (message.content ?? 'Call');
+    return (
+      <div className="message call" data-testid="message" data-id={message.id}>
+        <span data-testid="call-record" data-outcome={message.call?.outcome ?? ''} data-content={text}>
+          {message.call ? callRecordIcon(message.call) : '📞'} {text}
+        </span>
+        <span className="meta">{formatTime(message.timestamp)}</span>
+      </div>
+    );
   }
   const chips = reactionChips(message.reactions, me.id);
   return (

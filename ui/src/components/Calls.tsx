@@ -1,0 +1,294 @@
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
+
+import { useBackendEvents } from '../App';
+import { backend } from '../backend';
+import {
+  type CallType, type CallView, type CallsState, OUTGOING, busy, callsReducer, endText, formatDuration, initialCalls,
+  ringingCalls, shownCall,
+} from '../logic/calls';
+import { FrameMeter } from '../logic/video';
+import type { AudioDevices, ClientEvent, Conversation, Settings } from '../types';
+import { type FrameKind, onFrames } from '../video';
+
+/** How long an ended call (or a missed incoming one) stays on screen before its view closes. */
+const ENDED_SHOWN_MS = 3000;
+
+export interface CallControls {
+  state: CallsState;
+  /** True while a call is under way or ringing: the call buttons are disabled. */
+  busy: boolean;
+  start: (conversation: Conversation, peerName: string, callType: CallType) => void;
+  /** Hangs up a call, or cancels the one still being placed. */
+  hangUp: (call: CallView) => void;
+}
+
+/** The calls of this app, keyed by callId, fed by the backend's call events. */
+export function useCalls(): CallControls & { dispatch: React.Dispatch<Parameters<typeof callsReducer>[1]> } {
+  const [state, dispatch] = useReducer(callsReducer, initialCalls);
+
+  useBackendEvents(
+    useCallback((event: ClientEvent) => {
+      const at = Date.now();
+      switch (event.type) {
+        case 'incomingCall':
+          dispatch({ type: 'incoming', callId: event.callId, conversationId: event.conversationId, peerName: event.callerUsername, callType: event.callType });
+          break;
+        case 'callAccepted':
+          dispatch({ type: 'accepted', callId: event.callId, at });
+          break;
+        case 'callRejected':
+          dispatch({ type: 'rejected', callId: event.callId, at });
+          break;
+        case 'callEnded':
+          dispatch({ type: 'ended', callId: event.callId, reason: event.reason, durationMs: event.durationMs, at });
+          break;
+        case 'callMedia':
+          dispatch({ type: 'media', callId: event.callId, state: event.state });
+          break;
+        case 'callProblem':
+          dispatch({ type: 'problem', callId: event.callId, message: event.message });
+          break;
+      }
+    }, []),
+  );
+
+  // Ended calls close after a moment.
+  useEffect(() => {
+    const timers = Object.values(state.calls)
+      .filter((c) => c.phase === 'ended' && c.endedAt !== null)
+      .map((c) => setTimeout(() => dispatch({ type: 'dismiss', callId: c.callId }), Math.max(0, c.endedAt! + ENDED_SHOWN_MS - Date.now())));
+    return () => timers.forEach(clearTimeout);
+  }, [state.calls]);
+
+  // Cancel pressed before start_call answered: end the call as soon as it has an id.
+  const cancelWhenDialed = useRef(false);
+  const start = useCallback((conversation: Conversation, peerName: string, callType: CallType) => {
+    cancelWhenDialed.current = false;
+    dispatch({ type: 'dialing', conversationId: conversation.id, peerName, callType });
+    backend.startCall(conversation.id, callType).then(
+      (callId) => {
+        dispatch({ type: 'dialed', callId });
+        if (cancelWhenDialed.current) backend.endCall(callId).catch(() => {});
+      },
+      (e) => dispatch({ type: 'dialFailed', code: e.code, message: e.message, at: Date.now() }),
+    );
+  }, []);
+  const hangUp = useCallback((call: CallView) => {
+    if (call.callId === OUTGOING) cancelWhenDialed.current = true;
+    else backend.endCall(call.callId).catch(() => {});
+    dispatch({ type: 'ended', callId: call.callId, reason: call.phase === 'calling' ? 'cancelled' : 'hangup', durationMs: 0, at: Date.now() });
+  }, []);
+
+  return { state, busy: busy(state), start, hangUp, dispatch };
+}
+
+/** Incoming-call dialogs and the call view, over the rest of the app. */
+export function CallLayer({ calls }: { calls: ReturnType<typeof useCalls> }) {
+  const shown = shownCall(calls.state);
+  return (
+    <>
+      {ringingCalls(calls.state).map((call) => <IncomingDialog key={call.callId} call={call} calls={calls} />)}
+      {shown && <CallScreen key={shown.callId} call={shown} calls={calls} />}
+    </>
+  );
+}
+
+function IncomingDialog({ call, calls }: { call: CallView; calls: ReturnType<typeof useCalls> }) {
+  const { dispatch } = calls;
+  function accept() {
+    dispatch({ type: 'answering', callId: call.callId });
+    backend.acceptCall(call.callId).then(
+      () => dispatch({ type: 'accepted', callId: call.callId, at: Date.now() }),
+      (e) => {
+        dispatch({ type: 'problem', callId: call.callId, message: e.message });
+        dispatch({ type: 'ended', callId: call.callId, reason: 'failed', durationMs: 0, at: Date.now() });
+      },
+    );
+  }
+  function decline() {
+    backend.rejectCall(call.callId).catch(() => {});
+    dispatch({ type: 'ended', callId: call.callId, reason: 'rejected', durationMs: 0, at: Date.now() });
+  }
+  const ended = call.phase === 'ended';
+  return (
+    <div className="call-dialog" role="dialog" data-testid="incoming-call" data-call-id={call.callId} data-phase={call.phase}>
+      <div className="call-icon">{call.callType === 'video' ? '🎥' : '📞'}</div>
+      <div className="call-who" data-testid="incoming-caller">{call.peerName}</div>
+      <div className="call-what">{ended ? endText(call) : `Incoming ${call.callType === 'video' ? 'video' : 'voice'} call`}</div>
+      {!ended && (
+        <div className="call-buttons">
+          <button className="accept" onClick={accept} disabled={call.phase === 'answering'} data-testid="call-accept">
+            {call.phase === 'answering' ? 'Connecting…' : 'Accept'}
+          </button>
+          <button className="hangup" onClick={decline} disabled={call.phase === 'answering'} data-testid="call-decline">Decline</button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+const MEDIA_TEXT: Record<string, string> = {
+  new: 'connecting…', connecting: 'connecting…', connected: 'connected', disconnected: 'reconnecting…', failed: 'connection lost', closed: '',
+};
+
+function CallScreen({ call, calls }: { call: CallView; calls: ReturnType<typeof useCalls> }) {
+  const { dispatch } = calls;
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (call.phase !== 'active') return;
+    const timer = setInterval(() => setNow(Date.now()), 500);
+    return () => clearInterval(timer);
+  }, [call.phase]);
+  const ended = call.phase === 'ended';
+
+  function toggleMute() {
+    backend.setCallMuted(call.callId, !call.muted).then(() => dispatch({ type: 'muted', callId: call.callId, muted: !call.muted }), () => {});
+  }
+  function toggleCamera() {
+    backend.setCallCamera(call.callId, !call.cameraOn).then(() => dispatch({ type: 'camera', callId: call.callId, on: !call.cameraOn }), () => {});
+  }
+
+  let status: string;
+  if (ended) status = endText(call);
+  else if (call.phase === 'calling') status = 'Calling…';
+  else if (call.phase === 'answering') status = 'Connecting…';
+  else status = MEDIA_TEXT[call.media ?? 'connecting'] ?? '';
+
+  return (
+    <div className="call-screen" data-testid="call-view" data-call-id={call.callId} data-phase={call.phase} data-end-reason={call.endReason ?? ''}>
+      <header className="call-top">
+        <div>
+          <div className="call-who">{call.peerName}</div>
+          <div className="call-status" data-testid="call-status">{status}</div>
+        </div>
+        {call.phase === 'active' && call.answeredAt !== null && (
+          <div className="call-timer" data-testid="call-timer">{formatDuration(now - call.answeredAt)}</div>
+        )}
+      </header>
+      {call.callType === 'video' && !ended && (
+        <div className="call-videos">
+          <VideoView callId={call.callId} kind="remote" label={call.peerName} />
+          {call.cameraOn && <VideoView callId={call.callId} kind="local" label="You · test pattern (no camera support yet)" small />}
+        </div>
+      )}
+      {call.problems.length > 0 && (
+        <ul className="call-problems" data-testid="call-problems">
+          {call.problems.map((p) => <li key={p} data-testid="call-problem">⚠ {p}</li>)}
+        </ul>
+      )}
+      {!ended && (
+        <div className="call-buttons">
+          {call.phase === 'active' && (
+            <button onClick={toggleMute} data-testid="call-mute" aria-pressed={call.muted}>{call.muted ? 'Unmute' : 'Mute'}</button>
+          )}
+          {call.phase === 'active' && call.callType === 'video' && (
+            <button onClick={toggleCamera} data-testid="call-camera" aria-pressed={!call.cameraOn}>{call.cameraOn ? 'Camera off' : 'Camera on'}</button>
+          )}
+          <button className="hangup" onClick={() => calls.hangUp(call)} data-testid={call.phase === 'calling' ? 'call-cancel' : 'call-hangup'}>
+            {call.phase === 'calling' ? 'Cancel' : 'Hang up'}
+          </button>
+        </div>
+      )}
+      {!ended && <DeviceChoice compact />}
+    </div>
+  );
+}
+
+/** A picture stream of a call on a canvas. Decodes one JPEG at a time; pictures that arrive
+ * meanwhile are dropped (counted). `data-*` attributes carry the meter, for tests and measuring. */
+function VideoView({ callId, kind, label, small }: { callId: string; kind: FrameKind; label: string; small?: boolean }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const meter = new FrameMeter();
+    let busyDrawing = false;
+    let stopped = false;
+    const publish = () => {
+      const el = canvas.current;
+      if (!el) return;
+      el.dataset.frames = String(meter.frames);
+      el.dataset.dropped = String(meter.dropped);
+      el.dataset.fps = meter.fps(performance.now()).toFixed(1);
+      el.dataset.drawMs = meter.meanCostMs().toFixed(2);
+    };
+    const timer = setInterval(publish, 500);
+    const stop = onFrames(callId, kind, (message) => {
+      if (busyDrawing) {
+        meter.dropped++;
+        return;
+      }
+      busyDrawing = true;
+      const started = performance.now();
+      const picture = new Image();
+      picture.src = `data:image/jpeg;base64,${message.jpeg}`;
+      picture.decode()
+        .then(() => {
+          const el = canvas.current;
+          if (!stopped && el) {
+            if (el.width !== picture.naturalWidth) el.width = picture.naturalWidth;
+            if (el.height !== picture.naturalHeight) el.height = picture.naturalHeight;
+            el.getContext('2d')?.drawImage(picture, 0, 0);
+            meter.drawn(performance.now(), performance.now() - started);
+          }
+        })
+        .catch(() => meter.dropped++)
+        .finally(() => (busyDrawing = false));
+    });
+    return () => {
+      stopped = true;
+      stop();
+      clearInterval(timer);
+    };
+  }, [callId, kind]);
+  return (
+    <figure className={small ? 'video small' : 'video'}>
+      <canvas ref={canvas} width={640} height={480} data-testid={`video-${kind}`} />
+      <figcaption>{label}</figcaption>
+    </figure>
+  );
+}
+
+/** Microphone and speaker choice (saved in the settings; used from the next call on). */
+export function DeviceChoice({ compact }: { compact?: boolean }) {
+  const [devices, setDevices] = useState<AudioDevices | null>(null);
+  const [settings, setSettings] = useState<Settings | null>(null);
+  const [error, setError] = useState('');
+  useEffect(() => {
+    backend.listAudioDevices().then(setDevices, () => setDevices({ inputs: [], outputs: [] }));
+    backend.getSettings().then(setSettings);
+  }, []);
+  if (!settings) return null;
+  function choose(change: Partial<Settings>) {
+    const next = { ...settings!, ...change };
+    backend.setSettings(next).then(() => setSettings(next), (e) => setError(e.message));
+  }
+  const select = (label: string, names: string[], value: string | null, key: 'microphone' | 'speaker') => (
+    <label className="device">
+      {label}
+      <select value={value ?? ''} onChange={(e) => choose({ [key]: e.target.value || null })} data-testid={`choose-${key}`}>
+        <option value="">System default</option>
+        {value && !names.includes(value) && <option value={value}>{value} (not found)</option>}
+        {names.map((n) => <option key={n} value={n}>{n}</option>)}
+      </select>
+    </label>
+  );
+  return (
+    <div className={compact ? 'devices compact' : 'devices'}>
+      {select('Microphone', devices?.inputs ?? [], settings.microphone, 'microphone')}
+      {select('Speaker', devices?.outputs ?? [], settings.speaker, 'speaker')}
+      <div className="device">Camera <span className="hint-inline" data-testid="camera-source">Test pattern (no camera support yet)</span></div>
+      {devices && devices.inputs.length + devices.outputs.length === 0 && <small className="hint-inline">No sound devices found.</small>}
+      {compact && <small className="hint-inline">Device changes apply to the next call.</small>}
+      {error && <small className="error">{error}</small>}
+    </div>
+  );
+}
+
+/** The header buttons of a direct conversation. */
+export function CallButtons({ conversation, peerName, calls }: { conversation: Conversation; peerName: string; calls: CallControls }) {
+  return (
+    <>
+      <button className="link" disabled={calls.busy} onClick={() => calls.start(conversation, peerName, 'audio')} data-testid="call-voice" title="Voice call">📞</button>
+      <button className="link" disabled={calls.busy} onClick={() => calls.start(conversation, peerName, 'video')} data-testid="call-video" title="Video call">🎥</button>
+    </>
+  );
+}
