@@ -101,6 +101,39 @@ async fn users_on_different_nodes_reach_each_other_through_redis() {
     second.kill().await;
 }
 
+/// Every kind of change made on one node reaches the other members' devices on the other node, with
+/// the same `seq` order: reactions, edits, pins, read cursors and deletes.
+#[tokio::test]
+async fn every_change_crosses_the_nodes() {
+    let Some((_storage, first, second)) = two_nodes(&[]).await else { return };
+    let api = Api::new(&first.url);
+    let (alice, bob, conversation) = api.pair("changes").await;
+    let alice_here = connect(&first.url, &alice.token).await.unwrap();
+    let mut bob_there = connect(&second.url, &bob.token).await.unwrap();
+    let sent = send(&alice_here, conversation, "change me").await;
+    assert_eq!(bob_there.next("messageReceived").await["id"], sent["id"]);
+    let id = sent["id"].clone();
+
+    alice_here.ok("addReaction", json!({"messageId": id, "emoji": "👍"})).await;
+    let reacted = bob_there.next("reactionAdded").await;
+    assert_eq!((reacted["emoji"].as_str(), reacted["userId"].as_i64()), (Some("👍"), Some(alice.id)));
+    alice_here.ok("removeReaction", json!({"messageId": id, "emoji": "👍"})).await;
+    bob_there.next("reactionRemoved").await;
+    alice_here.ok("editMessage", json!({"messageId": id, "content": "changed"})).await;
+    assert_eq!(bob_there.next("messageEdited").await["content"], "changed");
+    alice_here.ok("pinMessage", json!({"messageId": id, "pinned": true})).await;
+    assert_eq!(bob_there.next("messagePinned").await["pinnedBy"], alice.id);
+    alice_here.ok("markRead", json!({"conversationId": conversation, "seq": sent["seq"]})).await;
+    assert_eq!(bob_there.next("messagesRead").await["userId"], alice.id);
+    alice_here.ok("deleteMessage", json!({"messageId": id})).await;
+    let deleted = bob_there.next("messageDeleted").await;
+    assert_eq!(deleted["messageId"], id);
+    // Each change took the next seq of the conversation: 2 (reaction) … 6 (delete).
+    assert_eq!(deleted["seq"], 6);
+    first.kill().await;
+    second.kill().await;
+}
+
 /// A Redis of this test's own (so that stopping it disturbs no other test), on a fixed free port.
 struct PrivateRedis {
     port: u16,
