@@ -74,6 +74,14 @@ pub enum CallEvent {
     LocalCandidate(Value),
     /// The connection's state changed.
     State(CallState),
+    /// The microphone or the camera stopped delivering (a device unplugged or stalled): that side of
+    /// the call sends nothing more; tell the user.
+    SourceStopped {
+        /// `"microphone"` or `"camera"`.
+        source: &'static str,
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 /// What a call sends and where what it receives goes. Every part is optional: no microphone means
@@ -205,7 +213,7 @@ impl CallPeer {
         let (track, sender, ssrc) = add_track(&*pc, RtpCodecKind::Audio, opus).await?;
         if let Some(source) = audio_source {
             let (tx, rx) = mpsc::channel(SEND_QUEUE);
-            audio::spawn_sender(source, audio_gate.clone(), tx)?;
+            audio::spawn_sender(source, audio_gate.clone(), tx, handler.events.clone())?;
             let counters = counters.clone();
             writers.push(tokio::spawn(write_samples(track, sender, ssrc, rx, move || {
                 Counters::bump(&counters.audio_packets_sent)
@@ -215,7 +223,7 @@ impl CallPeer {
             let (track, sender, ssrc) = add_track(&*pc, RtpCodecKind::Video, vp8).await?;
             if let Some(source) = video_source {
                 let (tx, rx) = mpsc::channel(SEND_QUEUE);
-                video::spawn_sender(source, gate.clone(), tx)?;
+                video::spawn_sender(source, gate.clone(), tx, handler.events.clone())?;
                 let counters = counters.clone();
                 writers.push(tokio::spawn(write_samples(track, sender, ssrc, rx, move || {
                     Counters::bump(&counters.video_frames_sent)

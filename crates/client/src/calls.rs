@@ -268,6 +268,10 @@ impl Client {
                                 .emit(events::ICE_CANDIDATE, &json!({"callId": call_id, "candidate": candidate}));
                         }
                     }
+                    CallEvent::SourceStopped { source, reason } => client.emit(ClientEvent::CallProblem {
+                        call_id: call_id.clone(),
+                        message: format!("the {source} stopped: {reason}"),
+                    }),
                     CallEvent::State(state) => {
                         client.emit(ClientEvent::CallMedia { call_id: call_id.clone(), state });
                         match state {

@@ -129,11 +129,12 @@ impl SendGate {
 
 /// Reads `source`, encodes each frame with Opus and hands the packets to `out`, on a thread of its
 /// own. Frames read while the gate is closed are dropped (mute: nothing is sent). Ends when the
-/// source fails or the call is gone (`out` closed).
+/// source fails (reported on `events`) or the call is gone (`out` closed).
 pub(crate) fn spawn_sender(
     mut source: Box<dyn AudioSource>,
     gate: Arc<SendGate>,
     out: mpsc::Sender<Encoded>,
+    events: mpsc::UnboundedSender<crate::CallEvent>,
 ) -> Result<std::thread::JoinHandle<()>> {
     let mut encoder = opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)?;
     let handle = std::thread::Builder::new()
@@ -147,6 +148,10 @@ pub(crate) fn spawn_sender(
                 }
                 if let Err(e) = source.read_frame(&mut frame) {
                     tracing::warn!("audio source stopped: {e}");
+                    if !out.is_closed() {
+                        let _ = events
+                            .send(crate::CallEvent::SourceStopped { source: "microphone", reason: e.to_string() });
+                    }
                     return;
                 }
                 if !gate.open() {

@@ -198,6 +198,7 @@ pub(crate) fn spawn_sender(
     mut source: Box<dyn VideoSource>,
     gate: Arc<SendGate>,
     out: mpsc::Sender<Encoded>,
+    events: mpsc::UnboundedSender<crate::CallEvent>,
 ) -> Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("call-video-send".into())
@@ -214,6 +215,10 @@ pub(crate) fn spawn_sender(
                     Ok(frame) => frame,
                     Err(e) => {
                         tracing::warn!("video source stopped: {e}");
+                        if !out.is_closed() {
+                            let _ = events
+                                .send(crate::CallEvent::SourceStopped { source: "camera", reason: e.to_string() });
+                        }
                         return;
                     }
                 };

@@ -337,3 +337,53 @@ async fn an_ice_restart_through_the_server_keeps_the_call_going() {
     assert!((heard - 440.0).abs() < 5.0, "bob heard {heard} Hz after the restart");
     alice.client.end_call(&call_id).await.unwrap();
 }
+
+/// A microphone that stops delivering mid-call (unplugged, stalled) is reported to the user; the
+/// call goes on.
+#[tokio::test]
+async fn a_microphone_that_stops_is_reported_and_the_call_goes_on() {
+    struct DyingMicrophone(SineSource, u32);
+    impl confab_client::media::AudioSource for DyingMicrophone {
+        fn read_frame(
+            &mut self,
+            frame: &mut [i16; confab_client::media::audio::FRAME_SAMPLES],
+        ) -> confab_client::media::Result<()> {
+            self.1 += 1;
+            if self.1 > 25 {
+                return Err(confab_client::media::Error::NoMicrophone(
+                    "the microphone stopped delivering audio".into(),
+                ));
+            }
+            self.0.read_frame(frame)
+        }
+    }
+    struct DyingDevices;
+    impl MediaDevices for DyingDevices {
+        fn open(&self, _: &str, _: CallType) -> OpenedMedia {
+            let media = CallMedia {
+                audio_source: Some(Box::new(DyingMicrophone(SineSource::new(440.0), 0))),
+                ..CallMedia::default()
+            };
+            OpenedMedia { media, problems: Vec::new() }
+        }
+    }
+
+    let server = Server::start().await;
+    let (mut alice, mut bob, conversation) = pair(&server, "dyingmic").await;
+    alice.client.set_media_devices(Arc::new(DyingDevices));
+    alice.client.set_call_config(CallConfig::loopback_only());
+    equip(&bob, &TestDevices::new(660.0));
+    let call_id = alice.client.start_call(conversation, CallType::Audio).await.unwrap();
+    incoming(&mut bob).await;
+    bob.client.accept_call(&call_id).await.unwrap();
+    let problem = alice
+        .wait_for(
+            "the microphone problem",
+            |e| matches!(e, ClientEvent::CallProblem { call_id: id, .. } if *id == call_id),
+        )
+        .await;
+    let ClientEvent::CallProblem { message, .. } = problem else { unreachable!() };
+    assert!(message.contains("microphone"), "{message}");
+    assert_eq!(alice.client.call_state(&call_id), Some(CallState::Connected), "the call goes on");
+    alice.client.end_call(&call_id).await.unwrap();
+}
