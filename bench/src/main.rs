@@ -458,11 +458,11 @@ async fn run_step(
     if rate <= 0.0 {
         bail!("rates must be positive");
     }
-    let id = shared.steps.read().unwrap().len() as u32;
+    let id = shared.steps.read().unwrap_or_else(|p| p.into_inner()).len() as u32;
     // Message 0 is due a little from now, so the scheduler starts on time.
     let start_us = shared.now_us() + 200_000;
     let step = Arc::new(Step::new(id, rate, args.warmup, args.duration, start_us, (args.group_size - 1) as u32));
-    shared.steps.write().unwrap().push(step.clone());
+    shared.steps.write().unwrap_or_else(|p| p.into_inner()).push(step.clone());
     eprintln!(
         "step {id}: {rate:.0} msg/s, {:.0}s warmup + {:.0}s measured ({} messages)",
         args.warmup, args.duration, step.total

@@ -308,7 +308,7 @@ fn on_event(packet: &str, shared: &Shared) {
         shared.foreign.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let step = shared.steps.read().unwrap().get(step_id as usize).cloned();
+    let step = shared.steps.read().unwrap_or_else(|p| p.into_inner()).get(step_id as usize).cloned();
     match step {
         Some(step) => step.record_delivery(k, sched_us, now),
         None => {

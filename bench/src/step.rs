@@ -86,7 +86,11 @@ impl Step {
 
     pub fn record_sent(&self, k: u64, sched_us: u64, now_us: u64) {
         if self.measured(k) {
-            self.hists.lock().unwrap().send_lag.saturating_record(now_us.saturating_sub(sched_us).max(1));
+            self.hists
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send_lag
+                .saturating_record(now_us.saturating_sub(sched_us).max(1));
         }
     }
 
@@ -98,13 +102,17 @@ impl Step {
             None => {
                 self.acks[k as usize].store(ACK_OK, Ordering::Relaxed);
                 if self.measured(k) {
-                    self.hists.lock().unwrap().ack.saturating_record(now_us.saturating_sub(sched_us).max(1));
+                    self.hists
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .ack
+                        .saturating_record(now_us.saturating_sub(sched_us).max(1));
                 }
             }
             Some(code) => {
                 self.acks[k as usize].store(ACK_ERROR, Ordering::Relaxed);
                 if self.measured(k) {
-                    *self.ack_errors.lock().unwrap().entry(code).or_default() += 1;
+                    *self.ack_errors.lock().unwrap_or_else(|p| p.into_inner()).entry(code).or_default() += 1;
                 }
             }
         }
@@ -119,7 +127,11 @@ impl Step {
             self.delivered_in_window.fetch_add(1, Ordering::Relaxed);
         }
         if self.measured(k) {
-            self.hists.lock().unwrap().delivery.saturating_record(now_us.saturating_sub(sched_us).max(1));
+            self.hists
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .delivery
+                .saturating_record(now_us.saturating_sub(sched_us).max(1));
         }
     }
 
@@ -159,8 +171,8 @@ impl Step {
         s.delivery_ratio = if wanted == 0 { 0.0 } else { s.delivered as f64 / wanted as f64 };
         s.delivered_in_window = self.delivered_in_window.load(Ordering::Relaxed);
         s.delivered_per_s = if window_s > 0.0 { s.delivered_in_window as f64 / window_s } else { 0.0 };
-        s.ack_error_codes = self.ack_errors.lock().unwrap().clone();
-        let hists = self.hists.lock().unwrap();
+        s.ack_error_codes = self.ack_errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let hists = self.hists.lock().unwrap_or_else(|p| p.into_inner());
         s.delivery_ms = Percentiles::of(&hists.delivery);
         s.ack_ms = Percentiles::of(&hists.ack);
         s.send_lag_ms = Percentiles::of(&hists.send_lag);

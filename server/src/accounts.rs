@@ -39,16 +39,16 @@ fn new_token() -> String {
 
 /// Argon2 takes 19 MiB and tens of milliseconds per hash: at most one hash per core runs at once,
 /// so a burst of registrations or (failed) logins neither starves the server nor piles up memory.
-async fn hashing_permit() -> tokio::sync::SemaphorePermit<'static> {
+async fn hashing_permit() -> Result<tokio::sync::SemaphorePermit<'static>> {
     static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
     let permits = PERMITS.get_or_init(|| {
         tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
     });
-    permits.acquire().await.expect("the semaphore is never closed")
+    permits.acquire().await.map_err(|e| Error::PasswordHash(e.to_string()))
 }
 
 async fn hash_password(password: String) -> Result<String> {
-    let _permit = hashing_permit().await;
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
@@ -73,7 +73,7 @@ fn decoy_hash() -> &'static str {
 }
 
 async fn verify_password(password: String, hash: Option<String>) -> Result<bool> {
-    let _permit = hashing_permit().await;
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
         let stored = hash.as_deref().unwrap_or_else(|| decoy_hash());
         let parsed = PasswordHash::new(stored).map_err(|e| Error::PasswordHash(e.to_string()))?;

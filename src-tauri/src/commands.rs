@@ -269,9 +269,7 @@ fn set_open_conversation(app: State<'_, Desktop>, conversation_id: Option<Conver
 
 #[tauri::command]
 async fn start_call(app: State<'_, Desktop>, conversation_id: ConversationId, call_type: CallType) -> Answer<String> {
-    let call_id = app.client.start_call(conversation_id, call_type).await?;
-    app.devices.name_outgoing(&call_id);
-    Ok(call_id)
+    Ok(app.client.start_call(conversation_id, call_type).await?)
 }
 
 #[tauri::command]

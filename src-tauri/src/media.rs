@@ -20,16 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use confab_call::{CallMedia, CpalCapture, CpalPlayback, PatternSource, VideoFrame, VideoSink, VideoSource};
-use confab_client::{MediaDevices, OpenedMedia};
+use confab_client::{MediaDevices, OUTGOING_CALL_ID, OpenedMedia};
 use confab_protocol::CallType;
 use serde::Serialize;
 use tauri::ipc::{Channel, InvokeResponseBody};
 
 use crate::settings::SettingsStore;
 
-/// The call id a caller's devices are opened under, before the server has given the call its id
-/// (`Client::start_call` opens them first).
-pub const OUTGOING: &str = "outgoing";
 /// JPEG quality: the test pattern's noise makes higher settings cost much more for little.
 const JPEG_QUALITY: u8 = 70;
 
@@ -99,7 +96,7 @@ impl VideoOut {
     }
 }
 
-/// The call id frames are labelled with: [`OUTGOING`] until the server names the call.
+/// The call id frames are labelled with: [`OUTGOING_CALL_ID`] until the server names the call.
 pub type CallTag = Arc<Mutex<String>>;
 
 /// Hands pictures to an encoding thread, one at a time; drops those that come while it is busy.
@@ -208,13 +205,6 @@ impl AppDevices {
     pub fn new(settings: Arc<SettingsStore>, video: Arc<VideoOut>) -> Self {
         AppDevices { settings, video, outgoing: Mutex::new(None) }
     }
-
-    /// The call just started by this app now has its id: label its frames with it.
-    pub fn name_outgoing(&self, call_id: &str) {
-        if let Some(tag) = self.outgoing.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            *tag.lock().unwrap_or_else(|p| p.into_inner()) = call_id.to_owned();
-        }
-    }
 }
 
 /// Opens the chosen device, else the default one; `None` when neither opens.
@@ -243,7 +233,7 @@ impl MediaDevices for AppDevices {
         }
         if call_type == CallType::Video {
             let tag: CallTag = Arc::new(Mutex::new(call_id.to_owned()));
-            if call_id == OUTGOING {
+            if call_id == OUTGOING_CALL_ID {
                 *self.outgoing.lock().unwrap_or_else(|p| p.into_inner()) = Some(tag.clone());
             }
             media.video_source = Some(Box::new(PreviewedSource {
@@ -253,6 +243,13 @@ impl MediaDevices for AppDevices {
             media.video_sink = Some(Box::new(Forwarder::new(Kind::Remote, tag, self.video.clone())));
         }
         OpenedMedia { media, problems }
+    }
+
+    /// The call just started by this app now has its id: label its frames with it.
+    fn outgoing_named(&self, call_id: &str) {
+        if let Some(tag) = self.outgoing.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            *tag.lock().unwrap_or_else(|p| p.into_inner()) = call_id.to_owned();
+        }
     }
 }
 

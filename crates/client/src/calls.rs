@@ -23,11 +23,19 @@ use serde_json::{Value, json};
 use crate::client::{Client, ClientEvent};
 use crate::error::{Error, Result};
 
+/// The call id an outgoing call goes by until the server names it: its media is opened (and its
+/// problems reported) before `initiateCall` is answered.
+pub const OUTGOING_CALL_ID: &str = "outgoing";
+
 /// What a call sends and where it plays. The app opens real devices; tests use synthetic ones.
 pub trait MediaDevices: Send + Sync + 'static {
     /// Media for a call. A device that cannot be opened is left out (the call goes on without it)
-    /// and described in `problems` ("no microphone found"), which the UI shows.
+    /// and described in `problems` ("no microphone found"), which the UI shows. An outgoing call
+    /// is opened as [`OUTGOING_CALL_ID`].
     fn open(&self, call_id: &str, call_type: CallType) -> OpenedMedia;
+
+    /// The outgoing call opened as [`OUTGOING_CALL_ID`] now has the server's `call_id`.
+    fn outgoing_named(&self, _call_id: &str) {}
 }
 
 /// The result of [`MediaDevices::open`].
@@ -117,7 +125,7 @@ impl Client {
     /// Calls the other member of a direct conversation; returns the call id. The call rings until
     /// `callAccepted`, `callRejected` or `callEnded` arrives.
     pub async fn start_call(&self, conversation_id: ConversationId, call_type: CallType) -> Result<String> {
-        let (peer, events) = self.new_peer("outgoing", call_type).await?;
+        let (peer, events) = self.new_peer(OUTGOING_CALL_ID, call_type).await?;
         let offer = match peer.create_offer().await {
             Ok(offer) => offer,
             Err(e) => {
@@ -138,6 +146,9 @@ impl Client {
                 return Err(e);
             }
         };
+        if let Some(devices) = self.calls().devices.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            devices.outgoing_named(&started.call_id);
+        }
         let entry = Entry { call_type, offerer: true, offer: None, early_candidates: Vec::new(), peer: Some(peer) };
         self.calls().entries().insert(started.call_id.clone(), entry);
         self.pump(started.call_id.clone(), events);

@@ -25,7 +25,7 @@ pub mod session;
 pub mod socketio;
 
 pub use cache::Pending;
-pub use calls::{MediaDevices, OpenedMedia};
+pub use calls::{MediaDevices, OUTGOING_CALL_ID, OpenedMedia};
 pub use client::{Client, ClientEvent, ConnectionState};
 pub use confab_call as media;
 pub use error::{Error, Result};

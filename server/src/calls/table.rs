@@ -246,7 +246,7 @@ impl SharedCalls {
             .key(self.busy_key(call.callee))
             .key(self.set_key())
             .arg(id)
-            .arg(to_json(call))
+            .arg(to_json(call)?)
             .arg(now_ms() + self.lease_ms)
             .arg(format!("{}:", self.prefix))
             .invoke_async(&mut self.conn.clone())
@@ -276,7 +276,7 @@ impl SharedCalls {
         let replaced: i64 = redis::Script::new(REPLACE)
             .key(self.call_key(id))
             .arg(version)
-            .arg(to_json(call))
+            .arg(to_json(call)?)
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(replaced == 1)
@@ -330,6 +330,6 @@ impl SharedCalls {
     }
 }
 
-fn to_json(call: &Call) -> String {
-    serde_json::to_string(call).expect("a call serializes")
+fn to_json(call: &Call) -> Result<String> {
+    serde_json::to_string(call).map_err(|e| crate::Error::Corrupt(format!("a call does not serialize: {e}")))
 }
