@@ -6,6 +6,8 @@
 # autospawn, nothing of the user's session touched) and has:
 #   vmic  — a source playing a 440 Hz sine (the "microphone")
 #   vspk  — a null sink (the "speaker"); record `vspk.monitor` to hear what was played
+#   vquiet — a silent source whose latency follows what clients ask, like a real microphone's
+#            (the other two have a fixed 2 s)
 # PULSE_SERVER points at it for the command, and the server is stopped when the command ends.
 set -euo pipefail
 
@@ -20,6 +22,7 @@ pulseaudio -n --daemonize=no --exit-idle-time=-1 --disallow-exit --use-pid-file=
   -L "module-native-protocol-unix socket=$dir/native auth-anonymous=1" \
   -L "module-null-sink sink_name=vspk rate=48000" \
   -L "module-sine-source source_name=vmic frequency=440 rate=48000" \
+  -L "module-null-source source_name=vquiet rate=48000" \
   >"$dir/pulseaudio.log" 2>&1 &
 pulse_pid=$!
 cleanup() {

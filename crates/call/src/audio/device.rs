@@ -16,8 +16,11 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use super::{AudioSink, AudioSource, FRAME_SAMPLES, SAMPLE_RATE};
 use crate::error::{Error, Result};
 
-/// How long the device may stay silent (no callback) before capture counts as stopped.
+/// How long the device may stay silent (no callback) before capture counts as stopped, at least;
+/// a source that delivers in longer fragments gets twice its fragment.
 const CAPTURE_STALL: Duration = Duration::from_secs(2);
+/// The capture fragment asked for: one Opus frame.
+const CAPTURE_FRAGMENT: Duration = Duration::from_millis(20);
 /// Playback queued beyond this is dropped, oldest first, so latency cannot grow without bound.
 const MAX_QUEUED: usize = SAMPLE_RATE as usize * 3 / 10;
 
@@ -61,7 +64,7 @@ fn find_device(direction: Direction, name: Option<&str>) -> Result<cpal::Device>
 /// The stream configurations to try, best first: 48 kHz mono (no conversion), then the device's
 /// own default (converted here). Playback first asks for 20 ms buffers: PulseAudio's default
 /// playback buffer is about two seconds, which a call hears as two seconds of delay. (Capture
-/// keeps the backend's buffers: a fixed size stalled PulseAudio capture.)
+/// keeps the backend's buffers; on PulseAudio it does not come here: see [`pulse`].)
 fn configs(direction: Direction, device: &cpal::Device) -> Vec<cpal::StreamConfig> {
     let mono = |buffer_size| cpal::StreamConfig { channels: 1, sample_rate: SAMPLE_RATE, buffer_size };
     let mut out = Vec::new();
@@ -122,6 +125,10 @@ pub struct CpalCapture {
     samples: std_mpsc::Receiver<Vec<i16>>,
     /// Samples received but not yet returned as a frame.
     pending: VecDeque<i16>,
+    /// Silence longer than this means the device stopped.
+    stall: Duration,
+    /// How much audio the device delivers at once, where the backend says.
+    fragment: Option<Duration>,
     /// Dropping this stops the device thread (and with it the stream).
     _stop: std_mpsc::Sender<()>,
 }
@@ -130,6 +137,12 @@ impl CpalCapture {
     /// Opens `device` (by name; the default microphone when `None`) and starts capturing.
     pub fn open(device: Option<&str>) -> Result<Self> {
         let (samples_tx, samples) = std_mpsc::channel::<Vec<i16>>();
+        #[cfg(target_os = "linux")]
+        if cpal::default_host().id() == cpal::HostId::PulseAudio {
+            let (stop, fragment) = pulse::capture(device, samples_tx)?;
+            let stall = CAPTURE_STALL.max(fragment * 2);
+            return Ok(CpalCapture { samples, pending: VecDeque::new(), stall, fragment: Some(fragment), _stop: stop });
+        }
         let stop = run_stream(Direction::Capture, device, move |device, config| {
             let channels = usize::from(config.channels.max(1));
             let mut resampler = Resampler::new(config.sample_rate, SAMPLE_RATE);
@@ -149,7 +162,13 @@ impl CpalCapture {
                 None,
             )
         })?;
-        Ok(CpalCapture { samples, pending: VecDeque::new(), _stop: stop })
+        Ok(CpalCapture { samples, pending: VecDeque::new(), stall: CAPTURE_STALL, fragment: None, _stop: stop })
+    }
+
+    /// How much audio the device delivers at once (the floor of the microphone's delay), where
+    /// the backend says: PulseAudio does.
+    pub fn fragment(&self) -> Option<Duration> {
+        self.fragment
     }
 }
 
@@ -158,7 +177,7 @@ impl AudioSource for CpalCapture {
         while self.pending.len() < FRAME_SAMPLES {
             let block = self
                 .samples
-                .recv_timeout(CAPTURE_STALL)
+                .recv_timeout(self.stall)
                 .map_err(|_| Error::NoMicrophone("the microphone stopped delivering audio".into()))?;
             self.pending.extend(block);
         }
@@ -266,6 +285,96 @@ where
         .map_err(|e| direction.error(e))?;
     opened_rx.recv().map_err(|_| direction.error("the audio thread died"))??;
     Ok(stop_tx)
+}
+
+/// Microphone capture through PulseAudio's native protocol, for the buffer size. PulseAudio sends
+/// a record stream's data in fragments of the size the client asks for; cpal asks for none (the
+/// server then uses 2 s: two seconds of delay in a call) or, with a fixed buffer size, also caps
+/// the queue at one fragment, which stalls for many seconds on a source with a fixed latency (the
+/// virtual ones). Here: 20 ms fragments, the server's own queue limit, and the source's latency
+/// adjusted to the fragment where it can be (a fixed-latency source keeps its own, reported back).
+#[cfg(target_os = "linux")]
+mod pulse {
+    use std::ffi::CString;
+    use std::sync::mpsc as std_mpsc;
+    use std::time::Duration;
+
+    use cpal::traits::DeviceTrait;
+    use futures_executor::block_on;
+    use pulseaudio::protocol;
+
+    use super::{CAPTURE_FRAGMENT, Direction, SAMPLE_RATE, find_device};
+    use crate::error::{Error, Result};
+
+    /// Starts capturing `device` (the default source when `None`) as 48 kHz mono into `samples`.
+    /// Returns the stop handle (drop it to stop) and the fragment size the server chose.
+    pub(super) fn capture(
+        device: Option<&str>,
+        samples: std_mpsc::Sender<Vec<i16>>,
+    ) -> Result<(std_mpsc::Sender<()>, Duration)> {
+        // The PulseAudio name of the device cpal knows by id or by display name.
+        let source = match device {
+            Some(name) => {
+                let device = find_device(Direction::Capture, Some(name))?;
+                let id = device.id().map_err(|e| Error::NoMicrophone(e.to_string()))?;
+                CString::new(id.id()).map_err(|e| Error::NoMicrophone(e.to_string()))?
+            }
+            None => protocol::DEFAULT_SOURCE.to_owned(),
+        };
+        let (opened_tx, opened_rx) = std_mpsc::channel::<Result<Duration>>();
+        let (stop_tx, stop_rx) = std_mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("call-capture".into())
+            .spawn(move || {
+                let opened = (|| {
+                    let client = pulseaudio::Client::from_env(c"Confab").map_err(no_microphone)?;
+                    let info = block_on(client.source_info_by_name(source)).map_err(no_microphone)?;
+                    let fragment_bytes = SAMPLE_RATE as u64 * CAPTURE_FRAGMENT.as_millis() as u64 / 1000 * 2;
+                    let params = protocol::RecordStreamParams {
+                        source_index: Some(info.index),
+                        sample_spec: protocol::SampleSpec {
+                            format: protocol::SampleFormat::S16Le,
+                            channels: 1,
+                            sample_rate: SAMPLE_RATE,
+                        },
+                        channel_map: protocol::ChannelMap::mono(),
+                        buffer_attr: protocol::stream::BufferAttr {
+                            fragment_size: fragment_bytes as u32,
+                            ..Default::default()
+                        },
+                        flags: protocol::stream::StreamFlags { adjust_latency: true, ..Default::default() },
+                        ..Default::default()
+                    };
+                    let sink = move |bytes: &[u8]| {
+                        let block = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+                        let _ = samples.send(block);
+                    };
+                    let stream = block_on(client.create_record_stream(params, sink)).map_err(no_microphone)?;
+                    let fragment = Duration::from_secs_f64(
+                        f64::from(stream.buffer_attr().fragment_size) / (f64::from(SAMPLE_RATE) * 2.0),
+                    );
+                    Ok((client, stream, fragment))
+                })();
+                match opened {
+                    Ok((_client, stream, fragment)) => {
+                        let _ = opened_tx.send(Ok(fragment));
+                        // Blocks until the owner drops its sender, then ends the stream.
+                        let _ = stop_rx.recv();
+                        let _ = block_on(stream.delete());
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(no_microphone)?;
+        let fragment = opened_rx.recv().map_err(|_| Error::NoMicrophone("the audio thread died".into()))??;
+        Ok((stop_tx, fragment))
+    }
+
+    fn no_microphone(e: impl std::fmt::Display) -> Error {
+        Error::NoMicrophone(e.to_string())
+    }
 }
 
 #[cfg(test)]
