@@ -181,6 +181,29 @@ impl Cache {
         rows.into_iter().map(|(json,)| Ok(serde_json::from_str(&json)?)).collect()
     }
 
+    /// Forgets the conversation's cached messages older than `seq`, so that what stays is a
+    /// contiguous run of its newest history: readers page the cache first and go to the server
+    /// only below its oldest message, so a hole in the cache would stay a hole.
+    pub async fn forget_messages_before(&self, conversation_id: ConversationId, seq: Seq) -> Result<()> {
+        sqlx::query("DELETE FROM messages WHERE conversation_id = $1 AND seq < $2")
+            .bind(conversation_id)
+            .bind(seq)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a changed message belongs in the cache: it is cached already, or not older than the
+    /// conversation's oldest cached message (the cache holds a contiguous run of the newest
+    /// history; an older message comes with its page when the reader pages back to it).
+    pub async fn belongs(&self, message: &Message) -> Result<bool> {
+        let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM messages WHERE conversation_id = $1")
+            .bind(message.conversation_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(oldest.is_none_or(|oldest| message.seq >= oldest) || self.message(message.id).await?.is_some())
+    }
+
     async fn latest_message(&self, conversation_id: ConversationId) -> Result<Option<Message>> {
         Ok(self.messages(conversation_id, None, 1).await?.pop())
     }

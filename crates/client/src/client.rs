@@ -722,6 +722,11 @@ impl Client {
                 for message in &page.messages {
                     cache.put_message(message).await?;
                 }
+                // Messages cached before this (a first sync cut short by quitting, own sends
+                // acknowledged meanwhile) may sit below a gap: drop them, the server has them.
+                if let (true, Some(oldest)) = (page.has_more, page.messages.iter().map(|m| m.seq).min()) {
+                    cache.forget_messages_before(conversation.id, oldest).await?;
+                }
                 cache.set_sync_point(conversation.id, conversation.last_seq).await?;
             }
         }
@@ -739,6 +744,9 @@ impl Client {
             let page: SyncPage = self.request(events::SYNC, json!({ "since": since })).await?;
             for changes in &page.conversations {
                 for message in &changes.messages {
+                    if !cache.belongs(message).await? {
+                        continue;
+                    }
                     let is_new = cache.message(message.id).await?.is_none();
                     cache.put_message(message).await?;
                     self.emit(ClientEvent::Message { message: message.clone(), is_new });
