@@ -3,7 +3,8 @@
 
 : "${CARGO_TARGET_DIR:=$ROOT/target}"
 export CARGO_TARGET_DIR
-SERVER_BIN="$CARGO_TARGET_DIR/release/confab-server"
+# SERVER_BIN may name another build, to compare two versions (with NO_BUILD=1).
+SERVER_BIN="${SERVER_BIN:-$CARGO_TARGET_DIR/release/confab-server}"
 LOAD_BIN="$CARGO_TARGET_DIR/release/confab-load"
 # Rate limits raised far above any benchmark rate rather than switched off, so the limiter's own cost
 # (one bucket check per message) stays in the measurement.
@@ -12,6 +13,7 @@ BENCH_RATE_LIMITS="messages=10000000:10000000,register=10000000:10000000,login=1
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 build() {
+    [ -n "${NO_BUILD:-}" ] && { log "NO_BUILD: using $SERVER_BIN as it is"; return 0; }
     log "building release binaries (confab-server, confab-load)"
     (cd "$ROOT" && cargo build --release -p confab-server -p confab-bench) >&2
     if [ ! -d "$ROOT/bench/reference/node_modules" ]; then

@@ -8,6 +8,7 @@
 #
 # Knobs (environment): IDLE_CONNS ("1000 10000"), RATE_CONNS (2000), RATES ("1000,5000,20000"),
 # DURATION (10s), WARMUP (3s), SEARCH (1), TARGETS ("confab reference"), SERVER_CORE (0), LOAD_CORE (1),
+# SERVER_BIN and NO_BUILD=1 (measure another build of confab-server, e.g. before and after a change),
 # Results: one JSON file per run in the work directory (/tmp/confab-bench.*, kept), and the table.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -16,8 +16,8 @@
 //!
 //! # How a message flows
 //! `sendMessage` (socket) or `POST …/messages` (REST) → [`messages::send`]: rate limit, validate,
-//! [`store::Store::insert_message`] (one IMMEDIATE transaction: membership check, `clientMsgId`
-//! dedupe, next `seq`, insert, commit) → [`hub::Hub::to_users`] emits `messageReceived` to the room
+//! [`store::Store::insert_message`] (on SQLite one statement: membership check, next `seq`, insert;
+//! a repeated `clientMsgId` hits the unique index) → [`hub::Hub::to_users`] emits `messageReceived` to the room
 //! of every member (all their devices) except the sending socket → the ack carries the stored message.
 //! Nothing is acknowledged before it is committed.
 

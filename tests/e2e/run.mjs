@@ -294,6 +294,8 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
       await waitFor('media connected', async () => (await (await el(app, 'call-status')).getText()) === 'connected', 10_000);
     }
     // Without sound devices "No microphone found" is a valid state; under scripts/with-pulse.sh there is none.
+    // A voice call offers no camera; the video call below does.
+    assert.ok(!(await (await alice.$('[data-testid="camera-source"]')).isExisting()), 'no camera row in a voice call');
     const problems = await texts(alice, '[data-testid="call-problem"]');
     console.log(`call problems on alice: ${JSON.stringify(problems)}; on bob: ${JSON.stringify(await texts(bob, '[data-testid="call-problem"]'))}`);
     for (const p of problems) assert.match(p, /No (microphone|speaker) found/);
@@ -316,6 +318,7 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     for (const app of [alice, bob]) {
       await waitFor('the call active', async () => (await (await el(app, 'call-view')).getAttribute('data-phase')) === 'active');
     }
+    assert.ok(await (await alice.$('[data-testid="camera-source"]')).isExisting(), 'the camera row in a video call');
     // Measure over a few seconds once pictures flow (or fail with what was measured).
     for (const app of [alice, bob]) {
       await waitFor('remote pictures drawn', async () => Number(await (await el(app, 'video-remote')).getAttribute('data-frames')) > 0, 15_000)
@@ -346,6 +349,28 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
       await waitFor('the call record', async () =>
         (await texts(app, '[data-testid="call-record"]')).some((t) => /^Video call · 0:\d\d$/.test(t)), 10_000);
     }
+  });
+
+  it('calls not taken: bob declines a voice call, alice cancels a video call; both sides see why', async () => {
+    const closed = (app) => waitFor('the call view closed', async () => !(await (await el(app, 'call-view')).isExisting()), 15_000);
+    await click(alice, 'call-voice');
+    await waitFor('the incoming call on bob', async () => (await (await el(bob, 'incoming-caller')).getText()) === aliceName);
+    await click(bob, 'call-decline');
+    await waitFor('"declined" on alice', async () => (await (await el(alice, 'call-status')).getText()) === `${bobName} declined the call`);
+    await waitFor('the ringing stopped on bob', async () => !(await (await el(bob, 'incoming-call')).isExisting()));
+    for (const [app, text] of [[alice, 'Audio call · declined'], [bob, 'Declined audio call']]) {
+      await waitFor(`the record "${text}"`, async () => (await texts(app, '[data-testid="call-record"]')).includes(text), 10_000);
+    }
+    await closed(alice);
+
+    await click(alice, 'call-video');
+    await waitFor('the incoming video call on bob', async () => (await (await el(bob, 'incoming-caller')).getText()) === aliceName);
+    await click(alice, 'call-cancel');
+    await waitFor('the ringing stopped on bob', async () => !(await (await el(bob, 'incoming-call')).isExisting()));
+    for (const [app, text] of [[alice, 'Cancelled video call'], [bob, 'Missed video call']]) {
+      await waitFor(`the record "${text}"`, async () => (await texts(app, '[data-testid="call-record"]')).includes(text), 10_000);
+    }
+    await closed(alice);
   });
 
   it('shows the other user offline when their app quits', async () => {

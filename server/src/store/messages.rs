@@ -7,7 +7,7 @@ use confab_protocol::{CallRecord, ConversationId, Message, MessageId, MessageTyp
 use sqlx::AnyConnection;
 
 use super::conversations::member_ids;
-use super::{Store, fetch_in, now_ms};
+use super::{Backend, Store, fetch_in, now_ms};
 use crate::error::{Error, Result};
 
 const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.seq, m.updated_seq, m.sender_id, u.username, m.kind,
@@ -94,6 +94,11 @@ pub enum Change<'a> {
 
 impl Store {
     /// Stores a message (or finds the one with the same `clientMsgId`). The caller must be a member.
+    ///
+    /// The hot path of the server, so it is short: every statement is a hand-off to the database
+    /// (for SQLite, to sqlx's worker thread), and those hand-offs, not SQL, were the cost per
+    /// message. A repeated `clientMsgId` is found by the unique index rather than looked up first,
+    /// and the stored message is built here rather than read back.
     pub async fn insert_message(
         &self,
         conversation_id: ConversationId,
@@ -103,60 +108,109 @@ impl Store {
         client_msg_id: Option<&str>,
         call: Option<&CallRecord>,
     ) -> Result<SendOutcome> {
-        let mut tx = self.write().await?;
-        let members = member_ids(&mut tx, conversation_id).await?;
-        if !members.contains(&sender_id) {
-            return Err(Error::not_found("conversation"));
-        }
-        if let Some(client_msg_id) = client_msg_id {
-            let existing: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM messages WHERE sender_id = $1 AND client_msg_id = $2")
-                    .bind(sender_id)
-                    .bind(client_msg_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if existing.is_some() {
-                tx.rollback().await?;
-                return self.resend(conversation_id, sender_id, client_msg_id, members).await;
-            }
-        }
         let now = now_ms();
-        let seq = next_seq(&mut tx, conversation_id, true).await?;
         let call_json = call.map(serde_json::to_string).transpose().map_err(|e| Error::Corrupt(e.to_string()))?;
-        let kind = match kind {
+        let kind_name = match kind {
             MessageType::Text => "text",
             MessageType::Call => "call",
         };
-        let id: Result<i64, sqlx::Error> = sqlx::query_scalar(
-            "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
-             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(conversation_id)
-        .bind(seq)
-        .bind(sender_id)
-        .bind(kind)
-        .bind(content)
-        .bind(client_msg_id)
-        .bind(call_json)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await;
-        let id = match id {
-            Ok(id) => id,
-            // Two sends of one clientMsgId raced past the check above (PostgreSQL serializes writers of
-            // a conversation only from `next_seq` on): the first one won; this one is its retry.
+        let inserted = match self.backend {
+            // One statement: the membership check, the next seq, the row; the trigger
+            // `messages_take_seq` advances `last_seq` in the same transaction.
+            Backend::Sqlite => sqlx::query_as::<_, (i64, i64)>(
+                "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
+                 SELECT c.id, c.last_seq + 1, c.last_seq + 1, $2, $3, $4, $5, $6, $7 FROM conversations c
+                 WHERE c.id = $1 AND EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = $1 AND m.user_id = $2)
+                 RETURNING id, seq",
+            )
+            .bind(conversation_id)
+            .bind(sender_id)
+            .bind(kind_name)
+            .bind(content)
+            .bind(client_msg_id)
+            .bind(call_json.as_deref())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await,
+            // A transaction: the seq under the conversation's row lock (writers on several nodes).
+            Backend::Postgres => {
+                let mut tx = self.write().await?;
+                let members = member_ids(&mut tx, conversation_id).await?;
+                if !members.contains(&sender_id) {
+                    return Err(Error::not_found("conversation"));
+                }
+                let seq = next_seq(&mut tx, conversation_id, true).await?;
+                let id = sqlx::query_scalar::<_, i64>(
+                    "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
+                     VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(conversation_id)
+                .bind(seq)
+                .bind(sender_id)
+                .bind(kind_name)
+                .bind(content)
+                .bind(client_msg_id)
+                .bind(call_json.as_deref())
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await;
+                match id {
+                    Ok(id) => {
+                        tx.commit().await?;
+                        Ok(Some((id, seq)))
+                    }
+                    Err(e) => {
+                        tx.rollback().await?;
+                        Err(e)
+                    }
+                }
+            }
+        };
+        let (id, seq) = match inserted {
+            Ok(Some(row)) => row,
+            Ok(None) => return Err(Error::not_found("conversation")),
+            // A repeated clientMsgId (a retry, or two sends of one racing): the first one won.
             Err(e)
                 if super::is_unique_violation(&e)
                     && let Some(client_msg_id) = client_msg_id =>
             {
-                tx.rollback().await?;
+                let members = self.members_if_member(conversation_id, sender_id).await?;
                 return self.resend(conversation_id, sender_id, client_msg_id, members).await;
             }
             Err(e) => return Err(e.into()),
         };
-        let message = load_message(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(SendOutcome { message, created: true, members })
+        // After the insert: whoever left before it does not get it.
+        let members: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT m.user_id, u.username FROM conversation_members m JOIN users u ON u.id = m.user_id
+             WHERE m.conversation_id = $1 ORDER BY m.user_id",
+        )
+        .bind(conversation_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let sender_username = match members.iter().find(|(id, _)| *id == sender_id) {
+            Some((_, name)) => name.clone(),
+            // The sender left right after sending: the name from the stored row.
+            None => self.message(id).await?.map(|m| m.sender_username).unwrap_or_default(),
+        };
+        let message = Message {
+            id,
+            conversation_id,
+            seq,
+            updated_seq: seq,
+            sender_id,
+            sender_username,
+            kind,
+            content: Some(content.to_owned()),
+            client_msg_id: client_msg_id.map(str::to_owned),
+            timestamp: now,
+            edited_at: None,
+            deleted_at: None,
+            pinned: false,
+            pinned_by: None,
+            reactions: Default::default(),
+            call: call.cloned(),
+        };
+        Ok(SendOutcome { message, created: true, members: members.into_iter().map(|(id, _)| id).collect() })
     }
 
     /// The stored message of a repeated `clientMsgId`.

@@ -189,7 +189,7 @@ function CallScreen({ call, calls }: { call: CallView; calls: ReturnType<typeof 
           </button>
         </div>
       )}
-      {!ended && <DeviceChoice compact />}
+      {!ended && <DeviceChoice compact video={call.callType === 'video'} />}
     </div>
   );
 }
@@ -247,8 +247,9 @@ function VideoView({ callId, kind, label, small }: { callId: string; kind: Frame
   );
 }
 
-/** Microphone and speaker choice (saved in the settings; used from the next call on). */
-export function DeviceChoice({ compact }: { compact?: boolean }) {
+/** Microphone, speaker and camera choice (saved in the settings; used from the next call on). In a
+ * call (`compact`) the camera row shows only in a video call. */
+export function DeviceChoice({ compact, video }: { compact?: boolean; video?: boolean }) {
   const [devices, setDevices] = useState<AudioDevices | null>(null);
   const [settings, setSettings] = useState<Settings | null>(null);
   const [error, setError] = useState('');
@@ -275,7 +276,7 @@ export function DeviceChoice({ compact }: { compact?: boolean }) {
     <div className={compact ? 'devices compact' : 'devices'}>
       {select('Microphone', devices?.inputs ?? [], settings.microphone, 'microphone')}
       {select('Speaker', devices?.outputs ?? [], settings.speaker, 'speaker')}
-      <div className="device">Camera <span className="hint-inline" data-testid="camera-source">Test pattern (no camera support yet)</span></div>
+      {(!compact || video) && <div className="device">Camera <span className="hint-inline" data-testid="camera-source">Test pattern (no camera support yet)</span></div>}
       {devices && devices.inputs.length + devices.outputs.length === 0 && <small className="hint-inline">No sound devices found.</small>}
       {compact && <small className="hint-inline">Device changes apply to the next call.</small>}
       {error && <small className="error">{error}</small>}

@@ -46,7 +46,14 @@ struct MonitorRecording {
 impl MonitorRecording {
     fn start() -> Self {
         let mut parec = tokio::process::Command::new("parec")
-            .args(["--device=vspk.monitor", "--raw", "--format=s16le", "--channels=1", "--rate=48000", "--latency-msec=20"])
+            .args([
+                "--device=vspk.monitor",
+                "--raw",
+                "--format=s16le",
+                "--channels=1",
+                "--rate=48000",
+                "--latency-msec=20",
+            ])
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -141,7 +148,10 @@ async fn pulse_microphone_to_the_other_sides_speaker() {
             if loudness > 300.0 && (pitch - 440.0).abs() < 5.0 {
                 break (pitch, loudness);
             }
-            assert!(Instant::now() < deadline, "the speaker did not play the tone: last {pitch:.1} Hz at RMS {loudness:.0}");
+            assert!(
+                Instant::now() < deadline,
+                "the speaker did not play the tone: last {pitch:.1} Hz at RMS {loudness:.0}"
+            );
         }
         assert!(Instant::now() < deadline, "nothing recorded from the speaker's monitor");
     };
