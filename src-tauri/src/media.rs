@@ -165,20 +165,23 @@ impl VideoSource for PreviewedSource {
 
 /// Builds one frame message: the picture as JPEG, in base64, with its call and size. The I420 picture (BT.601 limited
 /// range) is expanded to full-range interleaved YCbCr, which the encoder takes as is (no RGB
-/// round trip).
+/// round trip). The local preview, shown small, goes at half the width and height: a quarter of
+/// the pixels to encode here and to decode in the webview, whose decoding bounds the frame rate.
 fn frame_message(kind: Kind, call_id: &str, frame: &VideoFrame, ycbcr: &mut Vec<u8>) -> Result<String, String> {
-    let (w, h) = (frame.width as usize, frame.height as usize);
+    let (full_w, full_h) = (frame.width as usize, frame.height as usize);
+    let step = if matches!(kind, Kind::Local) { 2 } else { 1 };
+    let (w, h) = (full_w.div_ceil(step), full_h.div_ceil(step));
     let (w16, h16) = (u16::try_from(w).map_err(|e| e.to_string())?, u16::try_from(h).map_err(|e| e.to_string())?);
-    let cw = w.div_ceil(2);
-    let (y, chroma) = frame.data.split_at(w * h);
-    let (u, v) = chroma.split_at(cw * h.div_ceil(2));
+    let cw = full_w.div_ceil(2);
+    let (y, chroma) = frame.data.split_at(full_w * full_h);
+    let (u, v) = chroma.split_at(cw * full_h.div_ceil(2));
     let luma: [u8; 256] = std::array::from_fn(|i| ((i as i32 - 16) * 255 / 219).clamp(0, 255) as u8);
     let chro: [u8; 256] = std::array::from_fn(|i| ((i as i32 - 128) * 255 / 224 + 128).clamp(0, 255) as u8);
     ycbcr.clear();
     ycbcr.reserve(w * h * 3);
-    for row in 0..h {
-        let (yr, cr) = (&y[row * w..(row + 1) * w], (row / 2) * cw);
-        for (col, &yy) in yr.iter().enumerate() {
+    for row in (0..full_h).step_by(step) {
+        let (yr, cr) = (&y[row * full_w..(row + 1) * full_w], (row / 2) * cw);
+        for (col, &yy) in yr.iter().enumerate().step_by(step) {
             let c = cr + col / 2;
             ycbcr.extend_from_slice(&[luma[yy as usize], chro[u[c] as usize], chro[v[c] as usize]]);
         }
@@ -290,9 +293,13 @@ mod tests {
         let message = frame_message(Kind::Local, "call-\"1", &frame, &mut Vec::new()).unwrap();
         let value: serde_json::Value = serde_json::from_str(&message).unwrap();
         assert_eq!((value["kind"].as_u64(), value["callId"].as_str()), (Some(1), Some("call-\"1")));
-        assert_eq!((value["width"].as_u64(), value["height"].as_u64()), (Some(640), Some(480)));
+        // The preview at half size; the remote picture whole.
+        assert_eq!((value["width"].as_u64(), value["height"].as_u64()), (Some(320), Some(240)));
         let jpeg = base64::engine::general_purpose::STANDARD.decode(value["jpeg"].as_str().unwrap()).unwrap();
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG starts with SOI");
         assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9], "and ends with EOI");
+        let remote: serde_json::Value =
+            serde_json::from_str(&frame_message(Kind::Remote, "c", &frame, &mut Vec::new()).unwrap()).unwrap();
+        assert_eq!((remote["width"].as_u64(), remote["height"].as_u64()), (Some(640), Some(480)));
     }
 }
