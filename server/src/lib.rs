@@ -91,6 +91,9 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
         .ws_max_message_size(confab_protocol::limits::MAX_WS_MESSAGE_BYTES)
         .ws_max_frame_size(confab_protocol::limits::MAX_WS_MESSAGE_BYTES)
         .max_payload(confab_protocol::limits::MAX_WS_MESSAGE_BYTES as u64)
+        // Each websocket's read buffer is allocated and zeroed at this size and stays (default 4 KiB):
+        // 1 KiB holds most events; a bigger frame grows it. Measured: −3 KiB per idle connection.
+        .ws_read_buffer_size(1024)
         // A vanished client (sleep, network loss) is noticed within 20 s rather than the default 45 s,
         // so that its presence and calls end promptly. A killed process is noticed at once (TCP reset).
         .ping_interval(Duration::from_secs(10))
