@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 /// a source that delivers in longer fragments gets twice its fragment.
 const CAPTURE_STALL: Duration = Duration::from_secs(2);
 /// The capture fragment asked for: one Opus frame.
+#[cfg(target_os = "linux")]
 const CAPTURE_FRAGMENT: Duration = Duration::from_millis(20);
 /// Playback queued beyond this is dropped, oldest first, so latency cannot grow without bound.
 const MAX_QUEUED: usize = SAMPLE_RATE as usize * 3 / 10;
