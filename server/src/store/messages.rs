@@ -114,29 +114,40 @@ impl Store {
             MessageType::Text => "text",
             MessageType::Call => "call",
         };
-        let inserted = match self.backend {
-            // One statement: the membership check, the next seq, the row; the trigger
-            // `messages_take_seq` advances `last_seq` in the same transaction.
-            Backend::Sqlite => sqlx::query_as::<_, (i64, i64)>(
-                "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
-                 SELECT c.id, c.last_seq + 1, c.last_seq + 1, $2, $3, $4, $5, $6, $7 FROM conversations c
-                 WHERE c.id = $1 AND EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = $1 AND m.user_id = $2)
-                 RETURNING id, seq",
-            )
-            .bind(conversation_id)
-            .bind(sender_id)
-            .bind(kind_name)
-            .bind(content)
-            .bind(client_msg_id)
-            .bind(call_json.as_deref())
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await,
+        // Read before the write, so that nothing after the commit can fail: an error answer for a
+        // stored message would make the client retry, get the stored one back, and nobody would be
+        // told of it.
+        let (members, inserted) = match self.backend {
+            // The members (for delivery and the sender's name), then one statement: the membership
+            // check, the next seq and the row; the trigger `messages_take_seq` advances `last_seq`
+            // in the same transaction.
+            Backend::Sqlite => {
+                let members = members_with_names(&mut *self.pool.acquire().await?, conversation_id).await?;
+                if !members.iter().any(|(id, _)| *id == sender_id) {
+                    return Err(Error::not_found("conversation"));
+                }
+                let inserted = sqlx::query_as::<_, (i64, i64)>(
+                    "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
+                     SELECT c.id, c.last_seq + 1, c.last_seq + 1, $2, $3, $4, $5, $6, $7 FROM conversations c
+                     WHERE c.id = $1 AND EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = $1 AND m.user_id = $2)
+                     RETURNING id, seq",
+                )
+                .bind(conversation_id)
+                .bind(sender_id)
+                .bind(kind_name)
+                .bind(content)
+                .bind(client_msg_id)
+                .bind(call_json.as_deref())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await;
+                (members, inserted)
+            }
             // A transaction: the seq under the conversation's row lock (writers on several nodes).
             Backend::Postgres => {
                 let mut tx = self.write().await?;
-                let members = member_ids(&mut tx, conversation_id).await?;
-                if !members.contains(&sender_id) {
+                let members = members_with_names(&mut tx, conversation_id).await?;
+                if !members.iter().any(|(id, _)| *id == sender_id) {
                     return Err(Error::not_found("conversation"));
                 }
                 let seq = next_seq(&mut tx, conversation_id, true).await?;
@@ -154,7 +165,7 @@ impl Store {
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await;
-                match id {
+                let inserted = match id {
                     Ok(id) => {
                         tx.commit().await?;
                         Ok(Some((id, seq)))
@@ -163,9 +174,14 @@ impl Store {
                         tx.rollback().await?;
                         Err(e)
                     }
-                }
+                };
+                (members, inserted)
             }
         };
+        // (Both arms checked the sender is among them.)
+        let sender_username =
+            members.iter().find(|(id, _)| *id == sender_id).map(|(_, name)| name.clone()).unwrap_or_default();
+        let members: Vec<UserId> = members.into_iter().map(|(id, _)| id).collect();
         let (id, seq) = match inserted {
             Ok(Some(row)) => row,
             Ok(None) => return Err(Error::not_found("conversation")),
@@ -174,23 +190,9 @@ impl Store {
                 if super::is_unique_violation(&e)
                     && let Some(client_msg_id) = client_msg_id =>
             {
-                let members = self.members_if_member(conversation_id, sender_id).await?;
                 return self.resend(conversation_id, sender_id, client_msg_id, members).await;
             }
             Err(e) => return Err(e.into()),
-        };
-        // After the insert: whoever left before it does not get it.
-        let members: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT m.user_id, u.username FROM conversation_members m JOIN users u ON u.id = m.user_id
-             WHERE m.conversation_id = $1 ORDER BY m.user_id",
-        )
-        .bind(conversation_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let sender_username = match members.iter().find(|(id, _)| *id == sender_id) {
-            Some((_, name)) => name.clone(),
-            // The sender left right after sending: the name from the stored row.
-            None => self.message(id).await?.map(|m| m.sender_username).unwrap_or_default(),
         };
         let message = Message {
             id,
@@ -210,7 +212,7 @@ impl Store {
             reactions: Default::default(),
             call: call.cloned(),
         };
-        Ok(SendOutcome { message, created: true, members: members.into_iter().map(|(id, _)| id).collect() })
+        Ok(SendOutcome { message, created: true, members })
     }
 
     /// The stored message of a repeated `clientMsgId`.
@@ -447,6 +449,20 @@ impl Store {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The members of a conversation with their names, by id.
+async fn members_with_names(
+    conn: &mut AnyConnection,
+    conversation_id: ConversationId,
+) -> Result<Vec<(UserId, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT m.user_id, u.username FROM conversation_members m JOIN users u ON u.id = m.user_id
+         WHERE m.conversation_id = $1 ORDER BY m.user_id",
+    )
+    .bind(conversation_id)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Takes the conversation's next seq (the row lock serializes writers of one conversation).

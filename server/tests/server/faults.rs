@@ -158,6 +158,11 @@ async fn pipelined_sender(
             };
             pending -= 1;
             let ack = args.into_iter().next().unwrap_or_default();
+            // An overloaded server may refuse (`unavailable`: the database pool stayed busy); that
+            // message is not acknowledged, so the test does not count it. Anything else is a failure.
+            if ack["success"] == false && ack["error"]["code"] == "unavailable" {
+                continue;
+            }
             assert_eq!(ack["success"], true, "{ack}");
             assert_eq!(ack["message"]["clientMsgId"], ids[id].as_str(), "the ack answers its own request");
             acked.lock().unwrap().push(ids[id].clone());
