@@ -193,15 +193,14 @@ impl Cache {
         Ok(())
     }
 
-    /// Whether a changed message belongs in the cache: it is cached already, or not older than the
-    /// conversation's oldest cached message (the cache holds a contiguous run of the newest
-    /// history; an older message comes with its page when the reader pages back to it).
-    pub async fn belongs(&self, message: &Message) -> Result<bool> {
-        let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM messages WHERE conversation_id = $1")
-            .bind(message.conversation_id)
+    /// The seq of the conversation's oldest cached message. The cache holds a contiguous run of the
+    /// newest history, so a changed message older than this is not stored: it comes, current, with
+    /// its page when the reader pages back to it.
+    pub async fn oldest_seq(&self, conversation_id: ConversationId) -> Result<Option<Seq>> {
+        Ok(sqlx::query_scalar("SELECT MIN(seq) FROM messages WHERE conversation_id = $1")
+            .bind(conversation_id)
             .fetch_one(&self.pool)
-            .await?;
-        Ok(oldest.is_none_or(|oldest| message.seq >= oldest) || self.message(message.id).await?.is_some())
+            .await?)
     }
 
     async fn latest_message(&self, conversation_id: ConversationId) -> Result<Option<Message>> {

@@ -743,11 +743,12 @@ impl Client {
                 cache.sync_points().await?.into_iter().map(|(id, seq)| (id.to_string(), Value::from(seq))).collect();
             let page: SyncPage = self.request(events::SYNC, json!({ "since": since })).await?;
             for changes in &page.conversations {
+                let oldest = cache.oldest_seq(changes.conversation_id).await?;
                 for message in &changes.messages {
-                    if !cache.belongs(message).await? {
+                    let is_new = cache.message(message.id).await?.is_none();
+                    if is_new && oldest.is_some_and(|oldest| message.seq < oldest) {
                         continue;
                     }
-                    let is_new = cache.message(message.id).await?.is_none();
                     cache.put_message(message).await?;
                     self.emit(ClientEvent::Message { message: message.clone(), is_new });
                 }

@@ -117,15 +117,13 @@ impl Store {
         // Read before the write, so that nothing after the commit can fail: an error answer for a
         // stored message would make the client retry, get the stored one back, and nobody would be
         // told of it.
-        let (members, inserted) = match self.backend {
+        let (members, sender_username, inserted) = match self.backend {
             // The members (for delivery and the sender's name), then one statement: the membership
             // check, the next seq and the row; the trigger `messages_take_seq` advances `last_seq`
             // in the same transaction.
             Backend::Sqlite => {
                 let members = members_with_names(&mut *self.pool.acquire().await?, conversation_id).await?;
-                if !members.iter().any(|(id, _)| *id == sender_id) {
-                    return Err(Error::not_found("conversation"));
-                }
+                let sender_username = name_of(&members, sender_id)?;
                 let inserted = sqlx::query_as::<_, (i64, i64)>(
                     "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
                      SELECT c.id, c.last_seq + 1, c.last_seq + 1, $2, $3, $4, $5, $6, $7 FROM conversations c
@@ -141,15 +139,13 @@ impl Store {
                 .bind(now)
                 .fetch_optional(&self.pool)
                 .await;
-                (members, inserted)
+                (members, sender_username, inserted)
             }
             // A transaction: the seq under the conversation's row lock (writers on several nodes).
             Backend::Postgres => {
                 let mut tx = self.write().await?;
                 let members = members_with_names(&mut tx, conversation_id).await?;
-                if !members.iter().any(|(id, _)| *id == sender_id) {
-                    return Err(Error::not_found("conversation"));
-                }
+                let sender_username = name_of(&members, sender_id)?;
                 let seq = next_seq(&mut tx, conversation_id, true).await?;
                 let id = sqlx::query_scalar::<_, i64>(
                     "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
@@ -175,12 +171,9 @@ impl Store {
                         Err(e)
                     }
                 };
-                (members, inserted)
+                (members, sender_username, inserted)
             }
         };
-        // (Both arms checked the sender is among them.)
-        let sender_username =
-            members.iter().find(|(id, _)| *id == sender_id).map(|(_, name)| name.clone()).unwrap_or_default();
         let members: Vec<UserId> = members.into_iter().map(|(id, _)| id).collect();
         let (id, seq) = match inserted {
             Ok(Some(row)) => row,
@@ -463,6 +456,15 @@ async fn members_with_names(
     .bind(conversation_id)
     .fetch_all(conn)
     .await?)
+}
+
+/// The name of `sender` among `members`; `not_found` (of the conversation) if not a member.
+fn name_of(members: &[(UserId, String)], sender: UserId) -> Result<String> {
+    members
+        .iter()
+        .find(|(id, _)| *id == sender)
+        .map(|(_, name)| name.clone())
+        .ok_or_else(|| Error::not_found("conversation"))
 }
 
 /// Takes the conversation's next seq (the row lock serializes writers of one conversation).

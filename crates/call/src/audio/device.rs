@@ -317,8 +317,8 @@ mod pulse {
         let source = match device {
             Some(name) => {
                 let device = find_device(Direction::Capture, Some(name))?;
-                let id = device.id().map_err(|e| Error::NoMicrophone(e.to_string()))?;
-                CString::new(id.id()).map_err(|e| Error::NoMicrophone(e.to_string()))?
+                let id = device.id().map_err(no_microphone)?;
+                CString::new(id.id()).map_err(no_microphone)?
             }
             None => protocol::DEFAULT_SOURCE.to_owned(),
         };
@@ -369,12 +369,12 @@ mod pulse {
                 }
             })
             .map_err(no_microphone)?;
-        let fragment = opened_rx.recv().map_err(|_| Error::NoMicrophone("the audio thread died".into()))??;
+        let fragment = opened_rx.recv().map_err(|_| no_microphone("the audio thread died"))??;
         Ok((stop_tx, fragment))
     }
 
     fn no_microphone(e: impl std::fmt::Display) -> Error {
-        Error::NoMicrophone(e.to_string())
+        Direction::Capture.error(e)
     }
 }
 
