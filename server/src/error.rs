@@ -12,6 +12,9 @@ pub enum Error {
     Refused(ErrorBody),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The message writer's own SQLite connection failed (see `store::writer`).
+    #[error("database error: {0}")]
+    Sqlite(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("password hashing failed: {0}")]

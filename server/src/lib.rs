@@ -16,8 +16,9 @@
 //!
 //! # How a message flows
 //! `sendMessage` (socket) or `POST …/messages` (REST) → [`messages::send`]: rate limit, validate,
-//! [`store::Store::insert_message`] (on SQLite one statement: membership check, next `seq`, insert;
-//! a repeated `clientMsgId` hits the unique index) → [`hub::Hub::to_users`] emits `messageReceived` to the room
+//! [`store::Store::insert_message`] (on SQLite the message writer thread stores whatever queued
+//! meanwhile in one transaction: membership check, next `seq`, insert; a repeated `clientMsgId`
+//! hits the unique index) → [`hub::Hub::to_users`] emits `messageReceived` to the room
 //! of every member (all their devices) except the sending socket → the ack carries the stored message.
 //! Nothing is acknowledged before it is committed.
 

@@ -7,7 +7,8 @@ use confab_protocol::{CallRecord, ConversationId, Message, MessageId, MessageTyp
 use sqlx::AnyConnection;
 
 use super::conversations::member_ids;
-use super::{Backend, Store, fetch_in, now_ms};
+use super::writer::{NewMessage, Written};
+use super::{Store, fetch_in, now_ms};
 use crate::error::{Error, Result};
 
 const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.seq, m.updated_seq, m.sender_id, u.username, m.kind,
@@ -95,10 +96,12 @@ pub enum Change<'a> {
 impl Store {
     /// Stores a message (or finds the one with the same `clientMsgId`). The caller must be a member.
     ///
-    /// The hot path of the server, so it is short: every statement is a hand-off to the database
-    /// (for SQLite, to sqlx's worker thread), and those hand-offs, not SQL, were the cost per
-    /// message. A repeated `clientMsgId` is found by the unique index rather than looked up first,
-    /// and the stored message is built here rather than read back.
+    /// The hot path of the server. On SQLite the message goes to the writer thread, which stores
+    /// whatever queued together in one transaction (see [`super::writer`]). On PostgreSQL one
+    /// transaction per message: the seq under the conversation's row lock (writers on several
+    /// nodes), and PostgreSQL groups concurrent commits itself. Either way the stored message is
+    /// built here rather than read back, and a repeated `clientMsgId` is found by the unique index
+    /// rather than looked up first.
     pub async fn insert_message(
         &self,
         conversation_id: ConversationId,
@@ -114,78 +117,28 @@ impl Store {
             MessageType::Text => "text",
             MessageType::Call => "call",
         };
-        // Read before the write, so that nothing after the commit can fail: an error answer for a
-        // stored message would make the client retry, get the stored one back, and nobody would be
-        // told of it.
-        let (members, sender_username, inserted) = match self.backend {
-            // The members (for delivery and the sender's name), then one statement: the membership
-            // check, the next seq and the row; the trigger `messages_take_seq` advances `last_seq`
-            // in the same transaction.
-            Backend::Sqlite => {
-                let members = members_with_names(&mut *self.pool.acquire().await?, conversation_id).await?;
-                let sender_username = name_of(&members, sender_id)?;
-                let inserted = sqlx::query_as::<_, (i64, i64)>(
-                    "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
-                     SELECT c.id, c.last_seq + 1, c.last_seq + 1, $2, $3, $4, $5, $6, $7 FROM conversations c
-                     WHERE c.id = $1 AND EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = $1 AND m.user_id = $2)
-                     RETURNING id, seq",
-                )
-                .bind(conversation_id)
-                .bind(sender_id)
-                .bind(kind_name)
-                .bind(content)
-                .bind(client_msg_id)
-                .bind(call_json.as_deref())
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await;
-                (members, sender_username, inserted)
-            }
-            // A transaction: the seq under the conversation's row lock (writers on several nodes).
-            Backend::Postgres => {
-                let mut tx = self.write().await?;
-                let members = members_with_names(&mut tx, conversation_id).await?;
-                let sender_username = name_of(&members, sender_id)?;
-                let seq = next_seq(&mut tx, conversation_id, true).await?;
-                let id = sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
-                     VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .bind(conversation_id)
-                .bind(seq)
-                .bind(sender_id)
-                .bind(kind_name)
-                .bind(content)
-                .bind(client_msg_id)
-                .bind(call_json.as_deref())
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await;
-                let inserted = match id {
-                    Ok(id) => {
-                        tx.commit().await?;
-                        Ok(Some((id, seq)))
-                    }
-                    Err(e) => {
-                        tx.rollback().await?;
-                        Err(e)
-                    }
-                };
-                (members, sender_username, inserted)
-            }
+        let new = NewMessage {
+            conversation_id,
+            sender_id,
+            kind: kind_name,
+            content: content.to_owned(),
+            client_msg_id: client_msg_id.map(str::to_owned),
+            call_json,
+            created_at: now,
         };
-        let members: Vec<UserId> = members.into_iter().map(|(id, _)| id).collect();
-        let (id, seq) = match inserted {
-            Ok(Some(row)) => row,
-            Ok(None) => return Err(Error::not_found("conversation")),
+        let written = match &self.writer {
+            Some(writer) => writer.write(new).await?,
+            None => self.insert_in_transaction(&new).await?,
+        };
+        let (id, seq, sender_username, members) = match written {
+            Written::Stored { id, seq, sender_username, members } => (id, seq, sender_username, members),
+            Written::NotMember => return Err(Error::not_found("conversation")),
             // A repeated clientMsgId (a retry, or two sends of one racing): the first one won.
-            Err(e)
-                if super::is_unique_violation(&e)
-                    && let Some(client_msg_id) = client_msg_id =>
-            {
+            Written::Repeat { members } => {
+                let client_msg_id =
+                    client_msg_id.ok_or_else(|| Error::Corrupt("a repeat without a clientMsgId".into()))?;
                 return self.resend(conversation_id, sender_id, client_msg_id, members).await;
             }
-            Err(e) => return Err(e.into()),
         };
         let message = Message {
             id,
@@ -206,6 +159,48 @@ impl Store {
             call: call.cloned(),
         };
         Ok(SendOutcome { message, created: true, members })
+    }
+
+    /// [`Store::insert_message`] on PostgreSQL. The members are read before the write, so that
+    /// nothing after the commit can fail: an error answer for a stored message would make the
+    /// client retry, get the stored one back, and nobody would be told of it.
+    async fn insert_in_transaction(&self, new: &NewMessage) -> Result<Written> {
+        let mut tx = self.write().await?;
+        let members = members_with_names(&mut tx, new.conversation_id).await?;
+        let Some(sender_username) = members.iter().find(|(id, _)| *id == new.sender_id).map(|(_, name)| name.clone())
+        else {
+            return Ok(Written::NotMember);
+        };
+        let members = members.into_iter().map(|(id, _)| id).collect();
+        let seq = next_seq(&mut tx, new.conversation_id, true).await?;
+        let id = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO messages (conversation_id, seq, updated_seq, sender_id, kind, content, client_msg_id, call_json, created_at)
+             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(new.conversation_id)
+        .bind(seq)
+        .bind(new.sender_id)
+        .bind(new.kind)
+        .bind(&new.content)
+        .bind(new.client_msg_id.as_deref())
+        .bind(new.call_json.as_deref())
+        .bind(new.created_at)
+        .fetch_one(&mut *tx)
+        .await;
+        match id {
+            Ok(id) => {
+                tx.commit().await?;
+                Ok(Written::Stored { id, seq, sender_username, members })
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                if super::is_unique_violation(&e) && new.client_msg_id.is_some() {
+                    Ok(Written::Repeat { members })
+                } else {
+                    Err(e.into())
+                }
+            }
+        }
     }
 
     /// The stored message of a repeated `clientMsgId`.
@@ -456,15 +451,6 @@ async fn members_with_names(
     .bind(conversation_id)
     .fetch_all(conn)
     .await?)
-}
-
-/// The name of `sender` among `members`; `not_found` (of the conversation) if not a member.
-fn name_of(members: &[(UserId, String)], sender: UserId) -> Result<String> {
-    members
-        .iter()
-        .find(|(id, _)| *id == sender)
-        .map(|(_, name)| name.clone())
-        .ok_or_else(|| Error::not_found("conversation"))
 }
 
 /// Takes the conversation's next seq (the row lock serializes writers of one conversation).

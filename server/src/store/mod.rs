@@ -9,6 +9,7 @@ mod accounts;
 mod conversations;
 mod friends;
 mod messages;
+mod writer;
 
 pub use accounts::TokenOwner;
 pub use friends::RequestOutcome;
@@ -38,6 +39,8 @@ pub struct Store {
     /// lock; on PostgreSQL writers of one conversation queue on its row.
     pool: AnyPool,
     backend: Backend,
+    /// On SQLite, the thread that stores new messages in batches (see [`writer`]).
+    writer: Option<writer::MessageWriter>,
 }
 
 type Tx = Transaction<'static, Any>;
@@ -84,11 +87,17 @@ impl Store {
             });
         }
         let pool = options.connect(url).await?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
-        }
-        Ok(Store { pool, backend })
+        let writer = match backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+                Some(writer::MessageWriter::start(&sqlite_file(url)?, SQLITE_SETTINGS)?)
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+                None
+            }
+        };
+        Ok(Store { pool, backend, writer })
     }
 
     pub fn backend(&self) -> Backend {
@@ -125,8 +134,23 @@ impl Store {
 
     /// Waits for in-flight queries to finish and closes the pool; later queries fail with `unavailable`.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.stop().await;
+        }
         self.pool.close().await;
     }
+}
+
+/// The database file of a `sqlite:` URL. An in-memory database is refused: every connection of the
+/// pool (and the message writer's) would get a database of its own.
+fn sqlite_file(url: &str) -> Result<std::path::PathBuf> {
+    use std::str::FromStr;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let file = options.get_filename();
+    if url.contains(":memory:") || url.contains("mode=memory") || file.as_os_str().is_empty() {
+        return Err(crate::Error::Config(format!("{url:?} is an in-memory database: Confab needs a file")));
+    }
+    Ok(file.to_owned())
 }
 
 /// `$1, $2, …, $n`: an `IN (…)` list of numbered placeholders. (sqlx's `QueryBuilder` writes `?` for
