@@ -106,7 +106,7 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
             let hub = hub::Hub::new(io.clone(), metrics.events_dropped.clone());
             let state = new_state(config, store, hub, metrics, None);
             socket::register(&io, state.clone());
-            Ok((http::router(state.clone()).layer(layer), state))
+            Ok((detached_from_read_buffers(http::router(state.clone()).layer(layer)), state))
         }
         Some(url) => {
             use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
@@ -123,9 +123,33 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
             let state = new_state(config, store, hub, metrics, Some(commands));
             socket::register(&io, state.clone()).await.map_err(|e| unusable(&e))?;
             tracing::info!(prefix = %state.config.redis_prefix, "Socket.IO rooms, rate limits and presence shared through Redis");
-            Ok((http::router(state.clone()).layer(layer), state))
+            Ok((detached_from_read_buffers(http::router(state.clone()).layer(layer)), state))
         }
     }
+}
+
+/// Puts [`detach_from_read_buffer`] in front of everything (the Socket.IO layer included).
+fn detached_from_read_buffers(router: axum::Router) -> axum::Router {
+    router.layer(axum::middleware::map_request(detach_from_read_buffer))
+}
+
+/// Replaces the URI and header values of `request` with copies that own their bytes. hyper parses
+/// them as slices of the connection's read buffer (16 KiB), and socketioxide keeps each socket's
+/// request for the socket's lifetime, which kept that whole buffer alive per connection — the
+/// largest cost of an idle connection (heaptrack, docs/performance.md).
+async fn detach_from_read_buffer(mut request: axum::extract::Request) -> axum::extract::Request {
+    let headers = std::mem::take(request.headers_mut());
+    let mut owned = axum::http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in &headers {
+        let mut copy = axum::http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        owned.append(name.clone(), copy);
+    }
+    *request.headers_mut() = owned;
+    if let Ok(uri) = axum::http::Uri::try_from(request.uri().to_string()) {
+        *request.uri_mut() = uri;
+    }
+    request
 }
 
 fn new_state(
