@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Extension, SocketRef, TryData};
+use socketioxide::extract::{AckSender, Event, Extension, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::Sid;
 use socketioxide_core::adapter::DefinedAdapter;
@@ -96,87 +96,154 @@ async fn on_disconnect<A: Adapter>(state: AppState, s: SocketRef<A>, me: AuthUse
     presence::socket_disconnected(&state, me.user.id, s.id).await;
 }
 
+/// One handler per socket for every event, dispatching by name: socketioxide stores each handler
+/// registered with `on` in a map per socket, which for sixteen events was about 1.3 KiB of every
+/// connection (heaptrack). An event the server does not know is answered `invalid_payload`.
 fn register_handlers<A: Adapter>(s: &SocketRef<A>, state: &AppState) {
     let for_disconnect = state.clone();
     s.on_disconnect(move |s: SocketRef<A>, Extension(me): Extension<AuthUser>| {
         let state = for_disconnect.clone();
         async move { on_disconnect(state, s, me).await }
     });
-    on(s, state, events::SEND_MESSAGE, async |st, me, sid, req| {
-        messages::send(&st, &me, Some(sid), req).await.map(|(message, _)| MessageAck { message })
-    });
-    on(s, state, events::USER_TYPING, async |st, me, _, req| {
-        messages::typing(&st, &me, req).await.map(|delivered| TypingAck { dropped: !delivered })
-    });
-    on(s, state, events::ADD_REACTION, async |st, me, sid, req| {
-        messages::react(&st, &me, Some(sid), req, true).await.map(|message| MessageAck { message })
-    });
-    on(s, state, events::REMOVE_REACTION, async |st, me, sid, req| {
-        messages::react(&st, &me, Some(sid), req, false).await.map(|message| MessageAck { message })
-    });
-    on(s, state, events::DELETE_MESSAGE, async |st, me, sid, req| {
-        messages::delete(&st, &me, Some(sid), req).await.map(|message| MessageAck { message })
-    });
-    on(s, state, events::EDIT_MESSAGE, async |st, me, sid, req| {
-        messages::edit(&st, &me, Some(sid), req).await.map(|message| MessageAck { message })
-    });
-    on(s, state, events::PIN_MESSAGE, async |st, me, sid, req| {
-        messages::pin(&st, &me, Some(sid), req).await.map(|message| MessageAck { message })
-    });
-    on(s, state, events::MARK_READ, async |st, me, sid, req| {
-        messages::mark_read(&st, &me, Some(sid), req).await.map(|seq| ReadCursor { seq })
-    });
-    on(s, state, events::SYNC, async |st, me, _, req| messages::sync(&st, &me, req).await);
-    on(s, state, events::INITIATE_CALL, async |st, me, sid, req| {
-        calls::initiate(&st, &me, sid, req).await.map(|call_id| CallStarted { call_id })
-    });
-    on(s, state, events::ACCEPT_CALL, async |st, me, sid, req| {
-        calls::accept(&st, &me, sid, req).await.map(|()| Empty {})
-    });
-    on(s, state, events::REJECT_CALL, async |st, me, _, req| calls::reject(&st, &me, req).await.map(|()| Empty {}));
-    on(s, state, events::END_CALL, async |st, me, _, req| calls::end(&st, &me, req).await.map(|()| Empty {}));
-    on(s, state, events::ICE_CANDIDATE, async |st, me, _, req| {
-        calls::relay_ice(&st, &me, req).await.map(|()| Empty {})
-    });
-    on(s, state, events::RENEGOTIATE_CALL, async |st, me, sid, req| {
-        calls::renegotiate(&st, &me, sid, req).await.map(|()| Empty {})
-    });
-}
-
-/// Registers a handler that parses the payload, runs `handler` and always acks.
-fn on<A, T, R, F, Fut>(s: &SocketRef<A>, state: &AppState, event: &'static str, handler: F)
-where
-    A: Adapter,
-    T: DeserializeOwned + Send + 'static,
-    R: Serialize + Send + 'static,
-    F: Fn(AppState, AuthUser, Sid, T) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<R>> + Send + 'static,
-{
     let state = state.clone();
-    s.on(
-        event,
+    s.on_fallback(
         move |s: SocketRef<A>,
               Extension(me): Extension<AuthUser>,
               ack: AckSender<A>,
+              Event(event): Event,
               TryData(data): TryData<serde_json::Value>| {
-            let (handler, state) = (handler.clone(), state.clone());
-            async move {
-                let started = Instant::now();
-                let result = match parse::<T>(event, data) {
-                    Ok(data) => handler(state.clone(), me, s.id, data).await,
-                    Err(e) => Err(e),
-                };
-                let reply: Ack<R> = result.map_err(|e| e.body()).into();
-                // Fails only if the client asked for no ack or is gone; nothing to do then.
-                ack.send(&reply).ok();
-                state.metrics.observe_event(event, started.elapsed());
-            }
+            let state = state.clone();
+            async move { dispatch(&state, me, s.id, ack, &event, data).await }
         },
     );
 }
 
+type Payload = Result<serde_json::Value, socketioxide::ParserError>;
+
+/// Runs the handler of `event` and acks its result.
+async fn dispatch<A: Adapter>(st: &AppState, me: AuthUser, sid: Sid, ack: AckSender<A>, event: &str, data: Payload) {
+    match event {
+        events::SEND_MESSAGE => {
+            answer(st, ack, events::SEND_MESSAGE, data, |req| async move {
+                messages::send(st, &me, Some(sid), req).await.map(|(message, _)| MessageAck { message })
+            })
+            .await
+        }
+        events::USER_TYPING => {
+            answer(st, ack, events::USER_TYPING, data, |req| async move {
+                messages::typing(st, &me, req).await.map(|delivered| TypingAck { dropped: !delivered })
+            })
+            .await
+        }
+        events::ADD_REACTION => {
+            answer(st, ack, events::ADD_REACTION, data, |req| async move {
+                messages::react(st, &me, Some(sid), req, true).await.map(|message| MessageAck { message })
+            })
+            .await
+        }
+        events::REMOVE_REACTION => {
+            answer(st, ack, events::REMOVE_REACTION, data, |req| async move {
+                messages::react(st, &me, Some(sid), req, false).await.map(|message| MessageAck { message })
+            })
+            .await
+        }
+        events::DELETE_MESSAGE => {
+            answer(st, ack, events::DELETE_MESSAGE, data, |req| async move {
+                messages::delete(st, &me, Some(sid), req).await.map(|message| MessageAck { message })
+            })
+            .await
+        }
+        events::EDIT_MESSAGE => {
+            answer(st, ack, events::EDIT_MESSAGE, data, |req| async move {
+                messages::edit(st, &me, Some(sid), req).await.map(|message| MessageAck { message })
+            })
+            .await
+        }
+        events::PIN_MESSAGE => {
+            answer(st, ack, events::PIN_MESSAGE, data, |req| async move {
+                messages::pin(st, &me, Some(sid), req).await.map(|message| MessageAck { message })
+            })
+            .await
+        }
+        events::MARK_READ => {
+            answer(st, ack, events::MARK_READ, data, |req| async move {
+                messages::mark_read(st, &me, Some(sid), req).await.map(|seq| ReadCursor { seq })
+            })
+            .await
+        }
+        events::SYNC => {
+            answer(st, ack, events::SYNC, data, |req| async move { messages::sync(st, &me, req).await }).await
+        }
+        events::INITIATE_CALL => {
+            answer(st, ack, events::INITIATE_CALL, data, |req| async move {
+                calls::initiate(st, &me, sid, req).await.map(|call_id| CallStarted { call_id })
+            })
+            .await
+        }
+        events::ACCEPT_CALL => {
+            answer(st, ack, events::ACCEPT_CALL, data, |req| async move {
+                calls::accept(st, &me, sid, req).await.map(|()| Empty {})
+            })
+            .await
+        }
+        events::REJECT_CALL => {
+            answer(st, ack, events::REJECT_CALL, data, |req| async move {
+                calls::reject(st, &me, req).await.map(|()| Empty {})
+            })
+            .await
+        }
+        events::END_CALL => {
+            answer(
+                st,
+                ack,
+                events::END_CALL,
+                data,
+                |req| async move { calls::end(st, &me, req).await.map(|()| Empty {}) },
+            )
+            .await
+        }
+        events::ICE_CANDIDATE => {
+            answer(st, ack, events::ICE_CANDIDATE, data, |req| async move {
+                calls::relay_ice(st, &me, req).await.map(|()| Empty {})
+            })
+            .await
+        }
+        events::RENEGOTIATE_CALL => {
+            answer(st, ack, events::RENEGOTIATE_CALL, data, |req| async move {
+                calls::renegotiate(st, &me, sid, req).await.map(|()| Empty {})
+            })
+            .await
+        }
+        unknown => {
+            let reply: Ack<Empty> = Err(Error::invalid(format!("unknown event {unknown:?}")).body()).into();
+            // Fails only if the client asked for no ack or is gone; nothing to do then.
+            ack.send(&reply).ok();
+        }
+    }
+}
+
+/// Parses the payload, runs `handler` and always acks.
+async fn answer<A, T, R, F, Fut>(state: &AppState, ack: AckSender<A>, event: &'static str, data: Payload, handler: F)
+where
+    A: Adapter,
+    T: DeserializeOwned,
+    R: Serialize,
+    F: FnOnce(T) -> Fut,
+    Fut: Future<Output = Result<R>>,
+{
+    let started = Instant::now();
+    let result = match parse::<T>(event, data) {
+        Ok(data) => handler(data).await,
+        Err(e) => Err(e),
+    };
+    let reply: Ack<R> = result.map_err(|e| e.body()).into();
+    // Fails only if the client asked for no ack or is gone; nothing to do then.
+    ack.send(&reply).ok();
+    state.metrics.observe_event(event, started.elapsed());
+}
+
 /// Every payload is one JSON object: serde would otherwise also accept a struct written as an array.
-fn parse<T: DeserializeOwned>(event: &str, data: Result<serde_json::Value, socketioxide::ParserError>) -> Result<T> {
+fn parse<T: DeserializeOwned>(event: &str, data: Payload) -> Result<T> {
     match data {
         Ok(value @ serde_json::Value::Object(_)) => {
             serde_json::from_value(value).map_err(|e| Error::invalid(format!("invalid {event} payload: {e}")))

@@ -87,6 +87,7 @@ async fn malformed_payloads_get_invalid_payload_acks() {
         "rejectCall",
         "endCall",
         "iceCandidate",
+        "renegotiateCall",
     ] {
         for payload in [
             json!("a string"),
@@ -102,6 +103,10 @@ async fn malformed_payloads_get_invalid_payload_acks() {
     // No payload at all.
     let ack = socket.ack_raw("sendMessage", Payload::Text(vec![])).await;
     assert_eq!(ack["error"]["code"], "invalid_payload", "{ack}");
+    // An event the server does not know is answered, not left hanging.
+    let ack = socket.ack("sendMesage", json!({"conversationId": conversation})).await;
+    assert_eq!(ack["error"]["code"], "invalid_payload", "{ack}");
+    assert!(ack["error"]["message"].as_str().unwrap().contains("unknown event"), "{ack}");
     // Field rules.
     socket
         .refused(
