@@ -10,6 +10,7 @@
 //! (round-robin over `--urls`, source addresses spread over 127.0.0.x), wait `--settle`, sample RSS
 //! again (→ memory per idle connection), then run one step per `--rate`, and with `--search` look for
 //! the highest rate that still delivers ≥ `--min-delivery` with p99 ≤ `--max-p99-ms`.
+//! With `--storm` (Confab) the run is a reconnect storm instead: see `storm`.
 //! Every latency is measured in this one process: the content of each message carries its step,
 //! sequence number and scheduled send time.
 
@@ -17,6 +18,7 @@ mod accounts;
 mod procfs;
 mod sio;
 mod step;
+mod storm;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -147,6 +149,14 @@ struct Args {
     /// Print the human report on stderr and one JSON line on stdout.
     #[arg(long)]
     json: bool,
+    /// Confab: a reconnect storm instead of message steps (see `bench/run-storm.sh`): connect, print
+    /// `storm: ready`, and once the server has gone and come back, report how the connections
+    /// reconnected and caught up.
+    #[arg(long)]
+    storm: bool,
+    /// How long after the first lost connection the storm may take before it counts as failed.
+    #[arg(long, default_value = "60s", value_parser = seconds)]
+    storm_timeout: f64,
     /// Worker threads of the generator (default: the CPUs it may run on).
     #[arg(long)]
     threads: Option<usize>,
@@ -199,6 +209,20 @@ fn main() -> anyhow::Result<()> {
     runtime.build()?.block_on(run(args))
 }
 
+/// Connection `i`'s source address: spread over 127.0.0.1 … 127.0.0.`ips` for a loopback server.
+fn source_ip(endpoint: &Endpoint, i: usize, ips: u8) -> Option<IpAddr> {
+    match endpoint.addr.ip() {
+        IpAddr::V4(ip) if ip.is_loopback() && ips > 1 => {
+            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % ips as usize) as u8)))
+        }
+        _ => None,
+    }
+}
+
+fn secs(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".into(), |s| format!("{s:.1} s"))
+}
+
 struct Conn {
     endpoint: usize,
     auth: String,
@@ -208,11 +232,14 @@ struct Conn {
 async fn run(args: Args) -> anyhow::Result<()> {
     let n = args.connections;
     let g = args.group_size;
-    if n == 0 || g < 2 || n % g != 0 {
+    if n == 0 || g < 2 || !n.is_multiple_of(g) {
         bail!("--connections ({n}) must be a positive multiple of --group-size ({g}, at least 2)");
     }
     if args.target == Target::Reference && g != 2 {
         bail!("the reference server relays to one recipient: --group-size must be 2");
+    }
+    if args.storm && args.target != Target::Confab {
+        bail!("--storm needs --target confab (it catches up with Confab's sync)");
     }
     if args.size < 32 {
         bail!("--size must be at least 32 bytes");
@@ -232,6 +259,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 accounts::ensure(&endpoints[0].base, n, g, args.setup_concurrency, args.accounts.as_deref()).await?;
             if args.setup_only {
                 return Ok(());
+            }
+            if args.storm {
+                let conns = (0..n)
+                    .map(|i| storm::StormConn {
+                        endpoint: endpoints[i % endpoints.len()].clone(),
+                        source: source_ip(&endpoints[i % endpoints.len()], i, args.source_ips),
+                        auth: serde_json::json!({ "token": accounts.users[i].token }).to_string(),
+                        conversation_id: accounts.conversations[i / g],
+                    })
+                    .collect();
+                let timeout = Duration::from_secs_f64(args.connect_timeout);
+                let report = storm::run(conns, timeout, Duration::from_secs_f64(args.storm_timeout)).await?;
+                eprintln!(
+                    "storm: {} of {} lost their connection, {} back and caught up (sync acked); loss → caught up p50 {} / p99 {} / max {}; whole storm {}; {} failed reconnect attempts, {} failed syncs",
+                    report.lost,
+                    report.connections,
+                    report.resynced,
+                    secs(report.recovery_p50_s),
+                    secs(report.recovery_p99_s),
+                    secs(report.recovery_max_s),
+                    secs(report.storm_s),
+                    report.failed_attempts,
+                    report.failed_syncs
+                );
+                if args.json {
+                    println!("{}", serde_json::to_string(&report)?);
+                }
+                std::process::exit(if report.resynced == report.connections as u64 { 0 } else { 1 });
             }
             (0..n)
                 .map(|i| Conn {
@@ -280,12 +335,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let (tx, rx) = mpsc::unbounded_channel();
         senders.push(tx);
         let endpoint = endpoints[conn.endpoint].clone();
-        let source = match endpoint.addr.ip() {
-            IpAddr::V4(ip) if ip.is_loopback() && args.source_ips > 1 => {
-                Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % args.source_ips as usize) as u8)))
-            }
-            _ => None,
-        };
+        let source = source_ip(&endpoint, i, args.source_ips);
         let permit = semaphore.clone().acquire_owned().await?;
         let quickack = args.quickack;
         let shared = shared.clone();
@@ -527,13 +577,13 @@ async fn run_step(
     }
     summary.drain_s = drain_started.elapsed().as_secs_f64();
     summary.after_drain = Some(step::Counts::from(&step.summary(window_s)));
-    if let Some(late) = &summary.after_drain {
-        if summary.drain_s > 0.5 || late.lost != summary.lost {
-            eprintln!(
-                "  after {:.1}s of drain: {} acked, {} ack errors {:?}, {} lost, {} duplicates",
-                summary.drain_s, late.acked_ok, late.ack_errors, late.ack_error_codes, late.lost, late.duplicates
-            );
-        }
+    if let Some(late) = &summary.after_drain
+        && (summary.drain_s > 0.5 || late.lost != summary.lost)
+    {
+        eprintln!(
+            "  after {:.1}s of drain: {} acked, {} ack errors {:?}, {} lost, {} duplicates",
+            summary.drain_s, late.acked_ok, late.ack_errors, late.ack_error_codes, late.lost, late.duplicates
+        );
     }
     summary.unacked_after_drain = step.acks_pending();
     if summary.unacked_after_drain > 0 {

@@ -149,6 +149,9 @@ async function messageElement(app, content) {
   });
 }
 
+/** Whether the app's window has the input focus, as the app sees it (it decides on call notifications). */
+const focused = (app) => app.execute(() => window.__TAURI_INTERNALS__.invoke('plugin:window|is_focused', { label: 'main' }));
+
 /** System notifications shown so far, from the notification daemon (dunst, D-Bus activated). */
 function notifications() {
   try {
@@ -363,8 +366,16 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     }
     await closed(alice);
 
+    // Bob is in another window when the next call comes: it also rings as a system notification.
+    // (No window manager here: presenting alice's window moves the X input focus to it.)
+    console.log(`focus before: alice ${await focused(alice)}, bob ${await focused(bob)}`);
+    await alice.maximizeWindow();
+    console.log(`focus after maximizing alice: alice ${await focused(alice)}, bob ${await focused(bob)}`);
+    await waitFor('bob in the background', async () => !(await focused(bob)));
     await click(alice, 'call-video');
     await waitFor('the incoming video call on bob', async () => (await (await el(bob, 'incoming-caller')).getText()) === aliceName);
+    await waitFor('the call notification on bob', () =>
+      notifications().some((n) => n.summary === `${aliceName} is calling` && n.body === 'Incoming video call'));
     await click(alice, 'call-cancel');
     await waitFor('the ringing stopped on bob', async () => !(await (await el(bob, 'incoming-call')).isExisting()));
     for (const [app, text] of [[alice, 'Cancelled video call'], [bob, 'Missed video call']]) {

@@ -2,8 +2,10 @@
 //!
 //! One set of SQL for both backends — SQLite (embedded, the default) and PostgreSQL (for several
 //! nodes) — through sqlx's `Any` driver: integer ids, BIGINT milliseconds, `$n` placeholders,
-//! `RETURNING`, `ON CONFLICT`. What differs per backend is confined to this file: connection
-//! settings, the migrations folder, how a write transaction begins, and WAL purging.
+//! `RETURNING`, `ON CONFLICT`. What differs per backend is confined to this file (connection
+//! settings, the migrations folder, how a write transaction begins, WAL purging) and to
+//! [`writer`], SQLite's message writer: new messages, the hot path, are stored there in batches on
+//! a connection of its own (rusqlite), not through sqlx.
 
 mod accounts;
 mod conversations;

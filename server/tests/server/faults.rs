@@ -171,25 +171,28 @@ async fn pipelined_sender(
 }
 
 /// SIGKILL while many clients write as fast as the server takes it: after a restart every
-/// acknowledged message is stored, and none is stored twice.
+/// acknowledged message is stored, and none is stored twice. CI-sized; `bench/run-faults.sh` runs it
+/// scaled up (CONFAB_KILL_SENDERS, CONFAB_KILL_PER_SENDER, CONFAB_KILL_AFTER) against a release build.
 #[tokio::test]
 async fn sigkill_under_load_loses_no_acknowledged_message_and_stores_none_twice() {
-    const SENDERS: usize = 16;
-    const PER_SENDER: usize = 2000;
+    let knob = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let senders_count = knob("CONFAB_KILL_SENDERS", 16);
+    let per_sender = knob("CONFAB_KILL_PER_SENDER", 2000);
+    let kill_after = knob("CONFAB_KILL_AFTER", 2000);
     let storage = Storage::new().await;
     let process = ServerProcess::start(&storage).await;
     let api = Api::new(&process.url);
     let (alice, bob, conversation) = api.pair("loadkill").await;
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut senders = Vec::new();
-    for i in 0..SENDERS {
+    for i in 0..senders_count {
         let token = if i % 2 == 0 { alice.token.clone() } else { bob.token.clone() };
-        let task = pipelined_sender(process.url.clone(), token, conversation, PER_SENDER, 32, acked.clone());
+        let task = pipelined_sender(process.url.clone(), token, conversation, per_sender, 32, acked.clone());
         senders.push(tokio::spawn(task));
     }
     // Let the load build up, then kill in full flight.
     let started = std::time::Instant::now();
-    while acked.lock().unwrap().len() < 2000 {
+    while acked.lock().unwrap().len() < kill_after {
         assert!(started.elapsed() < Duration::from_secs(60), "the load never built up");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -200,7 +203,7 @@ async fn sigkill_under_load_loses_no_acknowledged_message_and_stores_none_twice(
         sender.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() < SENDERS * PER_SENDER, "the kill landed while writing");
+    assert!(acked.len() < senders_count * per_sender, "the kill landed while writing");
     eprintln!("killed at {} acks ({rate:.0} acked messages/s before the kill)", acked.len());
 
     let process = ServerProcess::start(&storage).await;
