@@ -25,9 +25,6 @@ use crate::error::{Error, Result};
 /// back long behind a very deep queue.
 const MAX_BATCH: usize = 512;
 
-/// The checkpointer copies the WAL into the database file at most this often while messages come in.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
-
 /// Requests that may wait for the writer; beyond this senders wait for room (backpressure).
 const QUEUE: usize = 4096;
 
@@ -82,27 +79,12 @@ impl MessageWriter {
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .and_then(|conn| conn.execute_batch(settings).map(|()| conn))
                 .map_err(|e| Error::Config(format!("cannot open {} for writing: {e}", path.display())))?;
-        // Checkpoints (copying the WAL into the database file, with an fsync) run on a thread of
-        // their own, so that no batch waits behind one (SQLite would otherwise run them inside the
-        // commit that crosses the threshold). They are PASSIVE: they never block the writer.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(|e| Error::Config(format!("cannot configure {}: {e}", path.display())))?;
-        let checkpoints =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .and_then(|conn| conn.execute_batch(settings).map(|()| conn))
-                .map_err(|e| Error::Config(format!("cannot open {} for checkpoints: {e}", path.display())))?;
         let (jobs, queue) = mpsc::channel(QUEUE);
-        let (written, batches) = std::sync::mpsc::sync_channel(1);
         let path: PathBuf = path.to_owned();
-        let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new()
-                .name(name.into())
-                .spawn(body)
-                .map_err(|e| Error::Config(format!("cannot start the {name} thread: {e}")))
-        };
-        let checkpoint_path = path.clone();
-        spawn("confab-checkpoints", Box::new(move || checkpoint(checkpoints, batches, &checkpoint_path)))?;
-        spawn("confab-message-writer", Box::new(move || run(conn, queue, written, &path)))?;
+        std::thread::Builder::new()
+            .name("confab-message-writer".into())
+            .spawn(move || run(conn, queue, &path))
+            .map_err(|e| Error::Config(format!("cannot start the message writer: {e}")))?;
         Ok(MessageWriter { jobs })
     }
 
@@ -128,12 +110,7 @@ fn stopped() -> Error {
 
 /// The thread: takes whatever has queued (up to [`MAX_BATCH`]), writes it in one transaction,
 /// answers, and waits for more.
-fn run(
-    mut conn: Connection,
-    mut queue: mpsc::Receiver<Option<Job>>,
-    written: std::sync::mpsc::SyncSender<()>,
-    path: &Path,
-) {
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Option<Job>>, path: &Path) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
     while !stopping {
@@ -154,11 +131,9 @@ fn run(
         let messages: Vec<&NewMessage> = batch.iter().map(|job| &job.message).collect();
         match write_batch(&mut conn, &messages) {
             Ok(results) => {
-                for (job, result) in batch.drain(..).zip(results) {
-                    let _ = job.reply.send(Ok(result));
+                for (job, written) in batch.drain(..).zip(results) {
+                    let _ = job.reply.send(Ok(written));
                 }
-                // Tell the checkpointer there is something to copy (if it is busy, it will see it).
-                let _ = written.try_send(());
             }
             Err(e) => {
                 tracing::error!(error = %e, db = %path.display(), count = batch.len(), "storing messages failed");
@@ -168,19 +143,7 @@ fn run(
             }
         }
     }
-    // Dropping the receiver makes `stop` return and refuses later and still-queued jobs; dropping
-    // `written` ends the checkpointer.
-}
-
-/// The checkpointer: after batches were written, at most every [`CHECKPOINT_EVERY`], copies the WAL
-/// into the database file. Ends when the writer does.
-fn checkpoint(conn: Connection, batches: std::sync::mpsc::Receiver<()>, path: &Path) {
-    while batches.recv().is_ok() {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, db = %path.display(), "WAL checkpoint failed");
-        }
-        std::thread::sleep(CHECKPOINT_EVERY);
-    }
+    // Dropping the receiver makes `stop` return and refuses later and still-queued jobs.
 }
 
 /// One transaction for the whole batch. A message that cannot be stored (not a member, a repeated
