@@ -66,6 +66,19 @@ start_reference() {
     log "reference $name: pid $PID at $URL on core $core"
 }
 
+# The exit trap of scripts that run one server at a time: stops the last one started ($PID).
+stop_current_server() {
+    [ -n "${PID:-}" ] && stop_server "$PID"
+    return 0
+}
+
+# The start of every script: release binaries, the open-file limit, where the results go.
+prepare() {
+    build
+    raise_nofile
+    log "work directory $WORK; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 stop_server() {
     local pid=$1
     kill -TERM "$pid" 2>/dev/null || return 0

@@ -24,15 +24,8 @@ STEPS=${STEPS:-"storm kill"}
 WORK=$(mktemp -d /tmp/confab-faults.XXXXXX)
 source "$ROOT/bench/lib.sh"
 
-cleanup() {
-    [ -n "${PID:-}" ] && stop_server "$PID"
-    return 0
-}
-trap cleanup EXIT
-
-build
-raise_nofile
-log "work directory $WORK; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+trap stop_current_server EXIT
+prepare
 
 for step in $STEPS; do
     case $step in

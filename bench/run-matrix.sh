@@ -29,15 +29,8 @@ TARGETS=${TARGETS:-"confab reference"}
 WORK=$(mktemp -d /tmp/confab-bench.XXXXXX)
 source "$ROOT/bench/lib.sh"
 
-cleanup() {
-    [ -n "${PID:-}" ] && stop_server "$PID"
-    return 0
-}
-trap cleanup EXIT
-
-build
-raise_nofile
-log "work directory $WORK; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+trap stop_current_server EXIT
+prepare
 
 max_conns=$RATE_CONNS
 for c in $IDLE_CONNS; do [ "$c" -gt "$max_conns" ] && max_conns=$c; done

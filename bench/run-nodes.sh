@@ -42,10 +42,7 @@ cleanup() {
     return 0
 }
 trap cleanup EXIT
-
-build
-raise_nofile
-log "work directory $WORK; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+prepare
 search_args=()
 [ "$SEARCH" = 1 ] && search_args=(--search --search-start "$SEARCH_START")
 

@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`config`]: command line / environment ([`Config`]).
 //! - [`http`]: the REST API (thin axum handlers) and `/healthz`, `/metrics`.
-//! - [`socket`]: the Socket.IO namespace: handshake authentication and one thin handler per event.
+//! - [`socket`]: the Socket.IO namespace: handshake authentication and one dispatcher with a thin arm per event.
 //! - Domain modules, called by both of the above — one code path per operation:
 //!   [`accounts`] (register, login, tokens), [`friends`], [`conversations`], [`messages`]
 //!   (send, edit, delete, reactions, pins, read cursors, typing, history, sync), [`calls`] (signaling

@@ -1,4 +1,4 @@
-//! The Socket.IO namespace `/`: handshake authentication and one thin handler per event.
+//! The Socket.IO namespace `/`: handshake authentication and one dispatcher with a thin arm per event.
 //!
 //! Every client → server event is parsed with `TryData`, so a malformed payload is answered with an
 //! `invalid_payload` ack instead of a handler that silently never runs.
