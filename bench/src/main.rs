@@ -149,7 +149,7 @@ struct Args {
     /// Print the human report on stderr and one JSON line on stdout.
     #[arg(long)]
     json: bool,
-    /// Confab: a reconnect storm instead of message steps (see `bench/run-storm.sh`): connect, print
+    /// Confab: a reconnect storm instead of message steps (see `bench/run-faults.sh`): connect, print
     /// `storm: ready`, and once the server has gone and come back, report how the connections
     /// reconnected and caught up.
     #[arg(long)]

@@ -1,10 +1,10 @@
 //! `--storm`: a reconnect storm against Confab.
 //!
 //! Every connection connects and says so; then the generator prints `storm: ready` and waits for
-//! the server to go away and come back (`bench/run-storm.sh` kills and restarts it). Each connection
-//! reconnects on its own the way the desktop client does — 0.5–1 s at first, doubling to a 5 s
-//! cap, random jitter, never giving up — and then catches up with `sync` (its conversation since
-//! seq 0) and waits for the ack. Reported: how many were back and caught up within `--storm-timeout`,
+//! the server to go away and come back (`bench/run-faults.sh` kills and restarts it). Each connection
+//! reconnects on its own with the desktop client's policy (`confab_protocol::backoff`: 0.5–1 s at
+//! first, doubling to a 5 s cap, random jitter, never giving up) and then catches up with `sync`
+//! (its conversation since seq 0) and waits for the ack. Reported: how many were back and caught up within `--storm-timeout`,
 //! the time from each connection's loss to its caught-up ack (p50/p99/max), refused handshakes and
 //! failed syncs along the way.
 
@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use confab_protocol::backoff::Backoff;
 use futures_util::{SinkExt, StreamExt};
-use rand::Rng;
 use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message as Frame;
@@ -75,7 +75,7 @@ pub async fn run(conns: Vec<StormConn>, connect_timeout: Duration, timeout: Dura
         tokio::spawn(async move {
             let mut first = true;
             let mut lost_at: Option<Instant> = None;
-            let mut attempts: u32 = 0;
+            let mut backoff = Backoff::default();
             loop {
                 let permit = if first { Some(gate.acquire().await) } else { None };
                 let ws = sio::connect(&conn.endpoint, conn.source, &conn.auth, connect_timeout, false).await;
@@ -84,14 +84,11 @@ pub async fn run(conns: Vec<StormConn>, connect_timeout: Duration, timeout: Dura
                     Ok(ws) => ws,
                     Err(_) => {
                         tally.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                        let ceiling = (1000u64 << attempts.min(8)).min(5000);
-                        attempts += 1;
-                        let delay = (ceiling as f64 * rand::rng().random_range(0.5..=1.0)) as u64;
-                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                        tokio::time::sleep(backoff.next_delay()).await;
                         continue;
                     }
                 };
-                attempts = 0;
+                backoff.reset();
                 if first {
                     first = false;
                     tally.connected.fetch_add(1, Ordering::Relaxed);
@@ -140,10 +137,9 @@ pub async fn run(conns: Vec<StormConn>, connect_timeout: Duration, timeout: Dura
                 lost_at = Some(Instant::now());
                 tally.lost.fetch_add(1, Ordering::Relaxed);
                 first_loss_us.fetch_min(origin.elapsed().as_micros() as u64, Ordering::Relaxed);
-                // The first attempt also waits: every client coming back at the same instant is the
-                // storm this avoids.
-                let delay = (1000.0 * rand::rng().random_range(0.5..=1.0)) as u64;
-                tokio::time::sleep(Duration::from_millis(delay)).await;
+                // Like the client, the first attempt also waits: every client coming back at the same
+                // instant is the storm this avoids.
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         });
     }

@@ -21,12 +21,12 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::api::Api;
-use crate::backoff::Backoff;
 use crate::cache::{Cache, Pending};
 use crate::calls::Calls;
 use crate::error::{Error, Result};
 use crate::session::{self, SavedSession};
 use crate::socketio::{self, ConnectError, Connection, Incoming};
+use confab_protocol::backoff::Backoff;
 
 /// How long to wait for an ack before treating the connection as unusable for that request.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);

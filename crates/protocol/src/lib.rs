@@ -7,11 +7,14 @@
 //! - [`notifications`]: what the server pushes over the socket.
 //! - [`error`]: the error codes and the `{success:false, error:{code,message}}` shape.
 //! - [`limits`] and [`validate`]: the size limits and the checks both sides apply to user input.
+//! - [`backoff`]: how long a client waits before reconnecting (the desktop client and the load
+//!   generator's reconnect storm use the same policy).
 //!
 //! All JSON is camelCase. Identifiers of users, conversations and messages are integers; call ids are
 //! opaque strings. Times are milliseconds since the Unix epoch (UTC). `docs/protocol.md` is the
 //! human-readable version of this crate.
 
+pub mod backoff;
 pub mod error;
 pub mod events;
 pub mod limits;

@@ -190,7 +190,9 @@ fn write_batch(conn: &mut Connection, batch: &[&NewMessage]) -> rusqlite::Result
                 Written::Stored { id, seq, sender_username: sender_username.clone(), members: member_ids() }
             }
             // A constraint failure undoes only its statement; the rest of the batch stands.
-            Err(e) if is_unique_violation(&e) => Written::Repeat { members: member_ids() },
+            Err(e) if is_unique_violation(&e) && message.client_msg_id.is_some() => {
+                Written::Repeat { members: member_ids() }
+            }
             Err(rusqlite::Error::QueryReturnedNoRows) => Written::NotMember,
             // Anything else (disk full, I/O) may have rolled the transaction back already, and
             // later statements would then commit one by one: give up on the whole batch.
