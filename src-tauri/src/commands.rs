@@ -11,7 +11,7 @@ use tauri::State;
 use tauri::ipc::{Channel, InvokeResponseBody};
 
 use crate::Desktop;
-use crate::media::{AudioDevices, VideoTransportStats};
+use crate::media::{AudioDevices, CallDevice, OpenedDevice, VideoTransportStats};
 use crate::settings::Settings;
 
 #[derive(Debug, Serialize)]
@@ -81,6 +81,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         end_call,
         set_call_muted,
         set_call_camera,
+        switch_call_device,
         call_stats,
         list_audio_devices,
         get_settings,
@@ -295,6 +296,33 @@ fn set_call_muted(app: State<'_, Desktop>, call_id: String, muted: bool) -> Answ
 #[tauri::command]
 fn set_call_camera(app: State<'_, Desktop>, call_id: String, on: bool) -> Answer<()> {
     Ok(app.client.set_call_camera(&call_id, on)?)
+}
+
+/// Changes the microphone or speaker of a call in progress, and keeps the choice for the next
+/// calls. A device that does not open leaves the call as it was and says why.
+#[tauri::command]
+async fn switch_call_device(
+    app: State<'_, Desktop>,
+    call_id: String,
+    device: CallDevice,
+    name: Option<String>,
+) -> Answer<()> {
+    let chosen = name.clone();
+    let opened =
+        tauri::async_runtime::spawn_blocking(move || crate::media::open_call_device(device, chosen.as_deref()))
+            .await
+            .map_err(|e| UiError::local(e.to_string()))?
+            .map_err(UiError::local)?;
+    match opened {
+        OpenedDevice::Microphone(mic) => app.client.switch_call_microphone(&call_id, Some(mic))?,
+        OpenedDevice::Speaker(speaker) => app.client.switch_call_speaker(&call_id, Some(speaker))?,
+    }
+    let mut settings = app.devices.settings.get();
+    match device {
+        CallDevice::Microphone => settings.microphone = name,
+        CallDevice::Speaker => settings.speaker = name,
+    }
+    app.devices.settings.set(settings).map_err(UiError::local)
 }
 
 #[tauri::command]

@@ -256,6 +256,36 @@ impl MediaDevices for AppDevices {
     }
 }
 
+/// A device the user can change while a call runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CallDevice {
+    Microphone,
+    Speaker,
+}
+
+/// A device opened for a call in progress.
+pub enum OpenedDevice {
+    Microphone(Box<dyn confab_call::AudioSource>),
+    Speaker(Box<dyn confab_call::AudioSink>),
+}
+
+/// Opens `device` by name (the system default when `None`), in words for the user when it cannot
+/// be. Blocks on the sound server: not on the async runtime's threads.
+pub fn open_call_device(device: CallDevice, name: Option<&str>) -> Result<OpenedDevice, String> {
+    let opened = match device {
+        CallDevice::Microphone => CpalCapture::open(name).map(|d| OpenedDevice::Microphone(Box::new(d))),
+        CallDevice::Speaker => CpalPlayback::open(name).map(|d| OpenedDevice::Speaker(Box::new(d))),
+    };
+    opened.map_err(|e| {
+        let what = if device == CallDevice::Microphone { "microphone" } else { "speaker" };
+        match name {
+            Some(name) => format!("The {what} “{name}” could not be opened ({e}); the call keeps the one it had."),
+            None => format!("The default {what} could not be opened ({e}); the call keeps the one it had."),
+        }
+    })
+}
+
 /// Microphones and speakers by name, as the settings store them. An empty list is an answer too
 /// (no sound system).
 #[derive(Debug, Default, Serialize)]

@@ -5,149 +5,21 @@
 // Env: CONFAB_DESKTOP_BIN, CONFAB_SERVER_BIN (defaults: target/debug/...), SCREENSHOTS_DIR (where
 // screenshots go; default a temp dir).
 
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { remote } from 'webdriverio';
 
-const root = resolve(import.meta.dirname, '../..');
-const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(root, 'target');
-const desktopBin = process.env.CONFAB_DESKTOP_BIN ?? join(target, 'debug/confab-desktop');
-const serverBin = process.env.CONFAB_SERVER_BIN ?? join(target, 'debug/confab-server');
-const shots = process.env.SCREENSHOTS_DIR ?? mkdtempSync(join(tmpdir(), 'confab-shots-'));
-mkdirSync(shots, { recursive: true });
-const WAIT = 20_000;
-const children = [];
+import {
+  Server, WAIT, children, click, desktopBin, el, messageElement, openApp, register, send, shot, shots, stop, texts, type,
+  videoMeasurements, waitFor,
+} from './lib.mjs';
 
-function freePort() {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-// Each child leads its own process group, so that stopping it also stops what it started
-// (tauri-driver starts WebKitWebDriver, which starts the app).
-function start(cmd, args, env = {}) {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  child.output = '';
-  child.stdout.on('data', (d) => (child.output += d));
-  child.stderr.on('data', (d) => (child.output += d));
-  children.push(child);
-  return child;
-}
-
-function stop(child, signal = 'SIGKILL') {
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-  // Grandchildren may hold the pipes open; stop reading them so this process can exit.
-  child.stdout.destroy();
-  child.stderr.destroy();
-}
-
-async function waitFor(what, check, timeout = WAIT) {
-  const deadline = Date.now() + timeout;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
-
-// ---- the server, restartable on a fixed port ----
-const dataDir = mkdtempSync(join(tmpdir(), 'confab-e2e-server-'));
-const serverPort = await freePort();
-const serverUrl = `http://127.0.0.1:${serverPort}`;
-let server;
-async function startServer() {
-  server = start(serverBin, ['--listen', `127.0.0.1:${serverPort}`, '--data-dir', dataDir], {
-    CONFAB_RATE_LIMITS: 'register=1000:1000,login=1000:1000,login_ip=1000:1000',
-  });
-  await waitFor('the server', () => server.output.includes('listening on'));
-}
-async function killServer() {
-  const exited = new Promise((r) => server.once('exit', r));
-  stop(server);
-  await exited;
-}
-
-// ---- one app per user: its own tauri-driver, data dir and window ----
-async function openApp(name) {
-  const port = await freePort();
-  const nativePort = await freePort();
-  const home = mkdtempSync(join(tmpdir(), `confab-e2e-${name}-`));
-  const driver = start('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
-    CONFAB_DATA_DIR: join(home, 'data'),
-    CONFAB_SERVER_URL: serverUrl,
-    XDG_DATA_HOME: join(home, 'share'),
-    XDG_CONFIG_HOME: join(home, 'config'),
-    XDG_CACHE_HOME: join(home, 'cache'),
-    NO_AT_BRIDGE: '1',
-    GTK_A11Y: 'none',
-  });
-  await waitFor(`tauri-driver for ${name}`, async () => {
-    const r = await fetch(`http://127.0.0.1:${port}/status`).catch(() => null);
-    return r !== null;
-  });
-  const browser = await remote({
-    hostname: '127.0.0.1',
-    port,
-    logLevel: 'warn',
-    capabilities: { 'tauri:options': { application: desktopBin }, 'wdio:enforceWebDriverClassic': true },
-  });
-  browser.driverProcess = driver;
-  return browser;
-}
-
-const el = (app, testid) => app.$(`[data-testid="${testid}"]`);
-async function click(app, testid) {
-  const e = await el(app, testid);
-  await e.waitForClickable({ timeout: WAIT });
-  await e.click();
-}
-async function type(app, testid, text) {
-  const e = await el(app, testid);
-  await e.waitForDisplayed({ timeout: WAIT });
-  await e.setValue(text);
-}
-async function texts(app, selector) {
-  return app.execute((s) => [...document.querySelectorAll(s)].map((n) => n.getAttribute('data-content') ?? n.textContent), selector);
-}
-async function shot(app, name) {
-  writeFileSync(join(shots, `${name}.png`), Buffer.from(await app.takeScreenshot(), 'base64'));
-}
-async function register(app, username) {
-  await click(app, 'switch-mode');
-  await type(app, 'username', username);
-  await type(app, 'password', 'correct horse');
-  await click(app, 'submit');
-  await waitFor(`${username} signed in`, async () => (await el(app, 'me')).isExisting());
-}
-async function send(app, text) {
-  await type(app, 'composer', text);
-  await app.keys('Enter');
-}
-async function messageElement(app, content) {
-  return waitFor(`message "${content}"`, async () => {
-    const found = await app.$(`[data-testid="message"][data-content="${content}"]`);
-    return (await found.isExisting()) ? found : null;
-  });
-}
+const server = await Server.create();
+const serverUrl = server.url;
+const startServer = () => server.start();
+const killServer = () => server.kill();
 
 /**
  * Gives the X input focus to the window of `name`'s app, as a user switching windows would
@@ -188,8 +60,8 @@ const [aliceName, bobName] = [`alice_${suffix}`, `bob_${suffix}`];
 describe('two desktop apps chatting through a real server', { timeout: 300_000 }, () => {
   before(async () => {
     await startServer();
-    alice = await openApp('alice');
-    bob = await openApp('bob');
+    alice = await openApp('alice', serverUrl);
+    bob = await openApp('bob', serverUrl);
   });
 
   after(async () => {
@@ -320,9 +192,24 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     const problems = await texts(alice, '[data-testid="call-problem"]');
     console.log(`call problems on alice: ${JSON.stringify(problems)}; on bob: ${JSON.stringify(await texts(bob, '[data-testid="call-problem"]'))}`);
     for (const p of problems) assert.match(p, /No (microphone|speaker) found/);
-    const stats = await alice.execute((id) => window.__TAURI_INTERNALS__.invoke('call_stats', { callId: id }),
-      await (await el(alice, 'call-view')).getAttribute('data-call-id'));
-    console.log(`voice call stats on alice: ${JSON.stringify(stats)}`);
+    const callId = await (await el(alice, 'call-view')).getAttribute('data-call-id');
+    const stats = () => alice.execute((id) => window.__TAURI_INTERNALS__.invoke('call_stats', { callId: id }), callId);
+    console.log(`voice call stats on alice: ${JSON.stringify(await stats())}`);
+
+    // Another microphone during the call: audio goes on from it, and the choice is kept for the next calls.
+    const settings = () => alice.execute(() => window.__TAURI_INTERNALS__.invoke('get_settings'));
+    const microphones = await alice.execute(() =>
+      [...document.querySelector('[data-testid="choose-microphone"]').options].map((o) => o.value).filter(Boolean));
+    const current = (await settings()).microphone;
+    const other = microphones.find((m) => m !== current && !/monitor/i.test(m));
+    assert.ok(other, `a second microphone to switch to (scripts/with-pulse.sh has two): ${JSON.stringify(microphones)}`);
+    const sentBefore = (await stats()).audioPacketsSent;
+    await (await el(alice, 'choose-microphone')).selectByAttribute('value', other);
+    await waitFor(`the microphone "${other}" kept in the settings`, async () => (await settings()).microphone === other);
+    assert.deepEqual(await texts(alice, '[data-testid="device-error"]'), [], 'the switch reported no error');
+    await waitFor('audio sent from the new microphone', async () => (await stats()).audioPacketsSent >= sentBefore + 50, 15_000);
+    assert.equal(await (await el(alice, 'call-status')).getText(), 'connected', 'the call stayed connected');
+    console.log(`alice switched the microphone to "${other}" during the call; sent ${(await stats()).audioPacketsSent - sentBefore} packets since`);
     await shot(alice, 'call-voice');
     await click(alice, 'call-hangup');
     for (const app of [alice, bob]) {
@@ -347,20 +234,7 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     }
     await new Promise((r) => setTimeout(r, 6000));
     const measured = {};
-    for (const [name, app] of [['alice', alice], ['bob', bob]]) {
-      const read = async (testid) => {
-        const e = await el(app, testid);
-        return Object.fromEntries(await Promise.all(['frames', 'dropped', 'fps', 'draw-ms'].map(async (k) => [k, await e.getAttribute(`data-${k}`)])));
-      };
-      measured[name] = {
-        remote: await read('video-remote'),
-        local: await read('video-local'),
-        transport: await app.execute(() => window.__TAURI_INTERNALS__.invoke('video_transport_stats')),
-        arrivals: await app.execute(() => window.__confabVideo),
-        call: await app.execute((id) => window.__TAURI_INTERNALS__.invoke('call_stats', { callId: id }),
-          await (await el(app, 'call-view')).getAttribute('data-call-id')),
-      };
-    }
+    for (const [name, app] of [['alice', alice], ['bob', bob]]) measured[name] = await videoMeasurements(app);
     console.log(`video measurements: ${JSON.stringify(measured, null, 1)}`);
     writeFileSync(join(shots, 'video-measurements.json'), JSON.stringify(measured, null, 1));
     for (const m of Object.values(measured)) assert.ok(Number(m.remote.fps) > 0, 'remote pictures keep arriving');

@@ -69,6 +69,9 @@ export const backend = {
   endCall: (callId: string) => call<void>('end_call', { callId }),
   setCallMuted: (callId: string, muted: boolean) => call<void>('set_call_muted', { callId, muted }),
   setCallCamera: (callId: string, on: boolean) => call<void>('set_call_camera', { callId, on }),
+  /** Changes a running call's microphone or speaker (`null`: the system default) and keeps the choice for the next calls. */
+  switchCallDevice: (callId: string, device: 'microphone' | 'speaker', name: string | null) =>
+    call<void>('switch_call_device', { callId, device, name }),
   callStats: (callId: string) => call<CallStats | null>('call_stats', { callId }),
   listAudioDevices: () => call<AudioDevices>('list_audio_devices'),
   getSettings: () => call<Settings>('get_settings'),

@@ -22,6 +22,9 @@ pub enum Error {
     /// libvpx failed (encoder or decoder setup, or a frame it could not take).
     #[error("vp8: {0}")]
     Vp8(String),
+    /// A video device was given to an audio-only call (it has no video track).
+    #[error("this is an audio call: it has no video")]
+    NoVideo,
     /// The connection is closed; nothing more can be done with it.
     #[error("the call's connection is closed")]
     Closed,

@@ -6,7 +6,8 @@
 //! # Layout
 //! - [`CallPeer`] ([`peer`]): one call's connection, built from a [`CallConfig`] ([`config`]) and
 //!   the [`CallMedia`] to send and receive; offer/answer/candidates as the browser's JSON; state
-//!   changes and local candidates as [`CallEvent`]s; mute and camera switches; [`CallStats`].
+//!   changes and local candidates as [`CallEvent`]s; mute and camera switches; devices replaced
+//!   during the call (`switch.rs`: no renegotiation, the tracks stay); [`CallStats`].
 //! - [`audio`]: the [`AudioSource`]/[`AudioSink`] traits, [`SineSource`] and [`CollectingSink`]
 //!   for tests, the Opus send path and the receive path through a small jitter buffer
 //!   (`audio/jitter.rs`); [`audio::device`]: microphone and speaker through cpal.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod peer;
 pub mod probe;
 pub mod stats;
+mod switch;
 pub mod video;
 
 pub use audio::device::{CpalCapture, CpalPlayback};

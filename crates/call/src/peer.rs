@@ -33,6 +33,7 @@ use crate::audio::{self, AudioReceiver, AudioSink, AudioSource, SendGate};
 use crate::config::CallConfig;
 use crate::error::{Error, Result};
 use crate::stats::{CallStats, Counters};
+use crate::switch::{SinkSlot, SourceSlot, SourceSwitch, replace_sink};
 use crate::video::{self, Assembled, FrameAssembler, VideoSink, VideoSource};
 
 /// Payload types offered, the ones browsers use too.
@@ -114,6 +115,12 @@ pub struct CallPeer {
     audio_gate: Arc<SendGate>,
     /// Gates the camera (camera off); `None` in an audio-only call.
     video_gate: Option<Arc<SendGate>>,
+    /// Replaces the microphone the audio capture thread reads.
+    audio_source: SourceSwitch<Box<dyn AudioSource>>,
+    /// Replaces the camera the video capture thread reads; `None` in an audio-only call.
+    video_source: Option<SourceSwitch<Box<dyn VideoSource>>>,
+    /// The speaker received audio plays into.
+    audio_sink: SinkSlot<Box<dyn AudioSink>>,
     /// What went through.
     counters: Arc<Counters>,
     /// The latest connection state.
@@ -187,11 +194,12 @@ impl CallPeer {
         let video_gate = with_video.then(|| SendGate::new(true));
         let (events_tx, events) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(CallState::New);
+        let audio_sink: SinkSlot<Box<dyn AudioSink>> = Arc::new(Mutex::new(audio_sink));
         let handler = Arc::new(Handler {
             events: events_tx,
             state: Arc::new(state_tx),
             gates: [Some(audio_gate.clone()), video_gate.clone()].into_iter().flatten().collect(),
-            audio_sink: Mutex::new(audio_sink),
+            audio_sink: audio_sink.clone(),
             video_sink: Mutex::new(video_sink),
             counters: counters.clone(),
         });
@@ -209,32 +217,36 @@ impl CallPeer {
         );
 
         let mut writers = Vec::new();
-        // The audio track exists even without a microphone, so the call can receive audio.
+        // The audio track and its capture thread exist even without a microphone: the call can
+        // receive audio, and a microphone chosen later starts sending without renegotiating.
         let (track, sender, ssrc) = add_track(&*pc, RtpCodecKind::Audio, opus).await?;
-        if let Some(source) = audio_source {
-            let (tx, rx) = mpsc::channel(SEND_QUEUE);
-            audio::spawn_sender(source, audio_gate.clone(), tx, handler.events.clone())?;
-            let counters = counters.clone();
-            writers.push(tokio::spawn(write_samples(track, sender, ssrc, rx, move || {
-                Counters::bump(&counters.audio_packets_sent)
-            })));
-        }
+        let (slot, audio_source) = SourceSlot::new(audio_source);
+        let (tx, rx) = mpsc::channel(SEND_QUEUE);
+        audio::spawn_sender(slot, audio_gate.clone(), tx, handler.events.clone())?;
+        let sent = counters.clone();
+        writers.push(tokio::spawn(write_samples(track, sender, ssrc, rx, move || {
+            Counters::bump(&sent.audio_packets_sent)
+        })));
+        let mut video_switch = None;
         if let Some(gate) = &video_gate {
             let (track, sender, ssrc) = add_track(&*pc, RtpCodecKind::Video, vp8).await?;
-            if let Some(source) = video_source {
-                let (tx, rx) = mpsc::channel(SEND_QUEUE);
-                video::spawn_sender(source, gate.clone(), tx, handler.events.clone())?;
-                let counters = counters.clone();
-                writers.push(tokio::spawn(write_samples(track, sender, ssrc, rx, move || {
-                    Counters::bump(&counters.video_frames_sent)
-                })));
-            }
+            let (slot, switch) = SourceSlot::new(video_source);
+            let (tx, rx) = mpsc::channel(SEND_QUEUE);
+            video::spawn_sender(slot, gate.clone(), tx, handler.events.clone())?;
+            let sent = counters.clone();
+            writers.push(tokio::spawn(write_samples(track, sender, ssrc, rx, move || {
+                Counters::bump(&sent.video_frames_sent)
+            })));
+            video_switch = Some(switch);
         }
         let peer = CallPeer {
             pc,
             early_candidates: tokio::sync::Mutex::new(Some(Vec::new())),
             audio_gate,
             video_gate,
+            audio_source,
+            video_source: video_switch,
+            audio_sink,
             counters,
             state,
             handler,
@@ -304,6 +316,25 @@ impl CallPeer {
         if let Some(gate) = &self.video_gate {
             gate.enabled.store(on, Ordering::Relaxed);
         }
+    }
+
+    /// Sends from another microphone from the next frame on (`None`: none, the call goes on
+    /// receiving). The old one is closed. Needs no renegotiation: the audio track stays.
+    pub fn set_audio_source(&self, source: Option<Box<dyn AudioSource>>) -> Result<()> {
+        self.audio_source.send(source).map_err(|_| Error::Closed)
+    }
+
+    /// Plays received audio into another speaker from the next frame on (`None`: discard it).
+    pub fn set_audio_sink(&self, sink: Option<Box<dyn AudioSink>>) {
+        replace_sink(&self.audio_sink, sink);
+    }
+
+    /// Sends from another camera from the next picture on (`None`: none). A picture of another
+    /// size starts a new encoder, hence a key frame. Only in a video call: an audio call has no
+    /// video track ([`Error::NoVideo`]).
+    pub fn set_video_source(&self, source: Option<Box<dyn VideoSource>>) -> Result<()> {
+        let switch = self.video_source.as_ref().ok_or(Error::NoVideo)?;
+        switch.send(source).map_err(|_| Error::Closed)
     }
 
     /// The connection's current state.
@@ -447,8 +478,8 @@ struct Handler {
     state: Arc<watch::Sender<CallState>>,
     /// Told when the connection is up (capture threads send only then).
     gates: Vec<Arc<SendGate>>,
-    /// Taken by the first remote audio track.
-    audio_sink: Mutex<Option<Box<dyn AudioSink>>>,
+    /// Where remote audio plays (shared with [`CallPeer::set_audio_sink`]).
+    audio_sink: SinkSlot<Box<dyn AudioSink>>,
     /// Taken by the first remote video track.
     video_sink: Mutex<Option<Box<dyn VideoSink>>>,
     /// The call's counters.
@@ -503,8 +534,7 @@ impl PeerConnectionEventHandler for Handler {
         let counters = self.counters.clone();
         match track.kind().await {
             RtpCodecKind::Audio => {
-                let sink = self.audio_sink.lock().unwrap_or_else(|e| e.into_inner()).take();
-                tokio::spawn(receive_audio(track, sink, counters));
+                tokio::spawn(receive_audio(track, self.audio_sink.clone(), counters));
             }
             RtpCodecKind::Video => {
                 let sink = self.video_sink.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -520,9 +550,9 @@ fn ended(event: &TrackRemoteEvent) -> bool {
     matches!(event, TrackRemoteEvent::OnEnded)
 }
 
-async fn receive_audio(track: Arc<dyn TrackRemote>, sink: Option<Box<dyn AudioSink>>, counters: Arc<Counters>) {
-    let mut receiver = match sink.map(|sink| AudioReceiver::new(sink, counters.clone())).transpose() {
-        Ok(receiver) => receiver,
+async fn receive_audio(track: Arc<dyn TrackRemote>, sink: SinkSlot<Box<dyn AudioSink>>, counters: Arc<Counters>) {
+    let mut receiver = match AudioReceiver::new(sink, counters.clone()) {
+        Ok(receiver) => Some(receiver),
         Err(e) => {
             tracing::warn!("audio receiver: {e}");
             None

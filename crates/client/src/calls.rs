@@ -14,7 +14,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use confab_call::{CallConfig, CallEvent, CallMedia, CallPeer, CallState, CallStats};
+use confab_call::{
+    AudioSink, AudioSource, CallConfig, CallEvent, CallMedia, CallPeer, CallState, CallStats, VideoSource,
+};
 use confab_protocol::notifications::{CallEndReason, CallEnded};
 use confab_protocol::{CallType, ConversationId, events};
 use serde::Deserialize;
@@ -215,6 +217,23 @@ impl Client {
     pub fn set_call_camera(&self, call_id: &str, on: bool) -> Result<()> {
         self.calls().peer(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?.set_camera(on);
         Ok(())
+    }
+
+    /// Sends from another microphone during a call (`None`: stop sending audio). The old one is
+    /// closed; the other side notices nothing but the sound.
+    pub fn switch_call_microphone(&self, call_id: &str, source: Option<Box<dyn AudioSource>>) -> Result<()> {
+        Ok(self.calls().peer(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?.set_audio_source(source)?)
+    }
+
+    /// Plays a call into another speaker (`None`: play nothing).
+    pub fn switch_call_speaker(&self, call_id: &str, sink: Option<Box<dyn AudioSink>>) -> Result<()> {
+        self.calls().peer(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?.set_audio_sink(sink);
+        Ok(())
+    }
+
+    /// Sends from another camera during a video call (`None`: no camera).
+    pub fn switch_call_camera(&self, call_id: &str, source: Option<Box<dyn VideoSource>>) -> Result<()> {
+        Ok(self.calls().peer(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?.set_video_source(source)?)
     }
 
     /// What went through a call's media so far.

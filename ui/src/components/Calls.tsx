@@ -189,7 +189,7 @@ function CallScreen({ call, calls }: { call: CallView; calls: ReturnType<typeof 
           </button>
         </div>
       )}
-      {!ended && <DeviceChoice compact video={call.callType === 'video'} />}
+      {!ended && <DeviceChoice inCall callId={call.phase === 'active' ? call.callId : undefined} video={call.callType === 'video'} />}
     </div>
   );
 }
@@ -247,9 +247,10 @@ function VideoView({ callId, kind, label, small }: { callId: string; kind: Frame
   );
 }
 
-/** Microphone, speaker and camera choice (saved in the settings; used from the next call on). In a
- * call (`compact`) the camera row shows only in a video call. */
-export function DeviceChoice({ compact, video }: { compact?: boolean; video?: boolean }) {
+/** Microphone, speaker and camera choice, saved in the settings. Shown in a call (`inCall`), the
+ * camera row only in a video call; once the call is active (`callId`) a change also switches the
+ * call's device at once. */
+export function DeviceChoice({ inCall, callId, video }: { inCall?: boolean; callId?: string; video?: boolean }) {
   const [devices, setDevices] = useState<AudioDevices | null>(null);
   const [settings, setSettings] = useState<Settings | null>(null);
   const [error, setError] = useState('');
@@ -258,14 +259,20 @@ export function DeviceChoice({ compact, video }: { compact?: boolean; video?: bo
     backend.getSettings().then(setSettings);
   }, []);
   if (!settings) return null;
-  function choose(change: Partial<Settings>) {
-    const next = { ...settings!, ...change };
-    backend.setSettings(next).then(() => setSettings(next), (e) => setError(e.message));
+  const compact = inCall || callId !== undefined;
+  function choose(key: 'microphone' | 'speaker', name: string | null) {
+    const next = { ...settings!, [key]: name };
+    // In an active call the backend opens the device, switches to it and saves the choice.
+    const saved = callId ? backend.switchCallDevice(callId, key, name) : backend.setSettings(next);
+    saved.then(() => {
+      setSettings(next);
+      setError('');
+    }, (e) => setError(e.message));
   }
   const select = (label: string, names: string[], value: string | null, key: 'microphone' | 'speaker') => (
     <label className="device">
       {label}
-      <select value={value ?? ''} onChange={(e) => choose({ [key]: e.target.value || null })} data-testid={`choose-${key}`}>
+      <select value={value ?? ''} onChange={(e) => choose(key, e.target.value || null)} data-testid={`choose-${key}`}>
         <option value="">System default</option>
         {value && !names.includes(value) && <option value={value}>{value} (not found)</option>}
         {names.map((n) => <option key={n} value={n}>{n}</option>)}
@@ -273,13 +280,13 @@ export function DeviceChoice({ compact, video }: { compact?: boolean; video?: bo
     </label>
   );
   return (
-    <div className={compact ? 'devices compact' : 'devices'}>
+    <div className={compact ? 'devices compact' : 'devices'} data-testid="device-choice">
       {select('Microphone', devices?.inputs ?? [], settings.microphone, 'microphone')}
       {select('Speaker', devices?.outputs ?? [], settings.speaker, 'speaker')}
       {(!compact || video) && <div className="device">Camera <span className="hint-inline" data-testid="camera-source">Test pattern (no camera support yet)</span></div>}
       {devices && devices.inputs.length + devices.outputs.length === 0 && <small className="hint-inline">No sound devices found.</small>}
-      {compact && <small className="hint-inline">Device changes apply to the next call.</small>}
-      {error && <small className="error">{error}</small>}
+      {compact && !callId && <small className="hint-inline">Device changes apply when the call starts.</small>}
+      {error && <small className="error" data-testid="device-error">{error}</small>}
     </div>
   );
 }

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use crate::Encoded;
 use crate::error::Result;
 use crate::stats::Counters;
+use crate::switch::{SinkSlot, SourceSlot};
 use jitter::{JitterBuffer, Playout};
 
 /// Samples per second of every frame in the engine (and Opus's native rate).
@@ -127,11 +128,12 @@ impl SendGate {
     }
 }
 
-/// Reads `source`, encodes each frame with Opus and hands the packets to `out`, on a thread of its
-/// own. Frames read while the gate is closed are dropped (mute: nothing is sent). Ends when the
-/// source fails (reported on `events`) or the call is gone (`out` closed).
+/// Reads the slot's source, encodes each frame with Opus and hands the packets to `out`, on a
+/// thread of its own. Frames read while the gate is closed are dropped (mute: nothing is sent). A
+/// source that fails is reported on `events` and the thread waits for another one (a device
+/// chosen during the call); it ends when the call is gone (`out` closed).
 pub(crate) fn spawn_sender(
-    mut source: Box<dyn AudioSource>,
+    mut slot: SourceSlot<Box<dyn AudioSource>>,
     gate: Arc<SendGate>,
     out: mpsc::Sender<Encoded>,
     events: mpsc::UnboundedSender<crate::CallEvent>,
@@ -142,17 +144,13 @@ pub(crate) fn spawn_sender(
         .spawn(move || {
             let mut frame = [0i16; FRAME_SAMPLES];
             let mut packet = [0u8; 1500];
-            loop {
-                if out.is_closed() {
-                    return;
-                }
+            while let Some(source) = slot.current(|| out.is_closed()) {
                 if let Err(e) = source.read_frame(&mut frame) {
                     tracing::warn!("audio source stopped: {e}");
-                    if !out.is_closed() {
-                        let _ = events
-                            .send(crate::CallEvent::SourceStopped { source: "microphone", reason: e.to_string() });
-                    }
-                    return;
+                    slot.failed();
+                    let _ =
+                        events.send(crate::CallEvent::SourceStopped { source: "microphone", reason: e.to_string() });
+                    continue;
                 }
                 if !gate.open() {
                     continue;
@@ -183,8 +181,8 @@ pub(crate) struct AudioReceiver {
     jitter: JitterBuffer,
     /// Decodes, and conceals what was lost.
     decoder: opus::Decoder,
-    /// Where the audio goes.
-    sink: Box<dyn AudioSink>,
+    /// Where the audio goes (replaceable during the call; empty: discarded).
+    sink: SinkSlot<Box<dyn AudioSink>>,
     /// The call's counters.
     counters: Arc<Counters>,
     /// Scratch space for one decoded frame (Opus may carry up to 120 ms per packet).
@@ -192,7 +190,7 @@ pub(crate) struct AudioReceiver {
 }
 
 impl AudioReceiver {
-    pub(crate) fn new(sink: Box<dyn AudioSink>, counters: Arc<Counters>) -> Result<Self> {
+    pub(crate) fn new(sink: SinkSlot<Box<dyn AudioSink>>, counters: Arc<Counters>) -> Result<Self> {
         Ok(AudioReceiver {
             jitter: JitterBuffer::new(JITTER_DEPTH),
             decoder: opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono)?,
@@ -216,8 +214,10 @@ impl AudioReceiver {
             };
             match decoded {
                 Ok(samples) => {
-                    Counters::bump(&self.counters.audio_frames_played);
-                    self.sink.play(&self.pcm[..samples]);
+                    if let Some(sink) = self.sink.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                        Counters::bump(&self.counters.audio_frames_played);
+                        sink.play(&self.pcm[..samples]);
+                    }
                 }
                 Err(e) => tracing::debug!("opus decode: {e}"),
             }

@@ -21,6 +21,7 @@ use crate::Encoded;
 use crate::audio::SendGate;
 use crate::error::Result;
 use crate::stats::Counters;
+use crate::switch::SourceSlot;
 
 /// Target bitrate of outgoing video.
 const BITRATE_KBPS: u32 = 800;
@@ -192,10 +193,11 @@ pub fn read_pattern_number(frame: &VideoFrame) -> Option<u32> {
     Some(n)
 }
 
-/// Reads `source` and encodes its frames on a thread of its own; frames read while the gate is
-/// closed (camera off, not yet connected) are dropped, and the first one after is a key frame.
+/// Reads the slot's source and encodes its frames on a thread of its own; frames read while the
+/// gate is closed (camera off, not yet connected) are dropped, and the first one after is a key
+/// frame. A source that fails is reported on `events` and the thread waits for another one.
 pub(crate) fn spawn_sender(
-    mut source: Box<dyn VideoSource>,
+    mut slot: SourceSlot<Box<dyn VideoSource>>,
     gate: Arc<SendGate>,
     out: mpsc::Sender<Encoded>,
     events: mpsc::UnboundedSender<crate::CallEvent>,
@@ -203,29 +205,25 @@ pub(crate) fn spawn_sender(
     std::thread::Builder::new()
         .name("call-video-send".into())
         .spawn(move || {
-            let fps = source.frame_rate().max(1);
-            let duration = Duration::from_secs_f64(1.0 / f64::from(fps));
             let mut encoder: Option<vp8::Encoder> = None;
             let mut pts = 0i64;
-            loop {
-                if out.is_closed() {
-                    return;
-                }
+            while let Some(source) = slot.current(|| out.is_closed()) {
+                let fps = source.frame_rate().max(1);
                 let frame = match source.next_frame() {
                     Ok(frame) => frame,
                     Err(e) => {
                         tracing::warn!("video source stopped: {e}");
-                        if !out.is_closed() {
-                            let _ = events
-                                .send(crate::CallEvent::SourceStopped { source: "camera", reason: e.to_string() });
-                        }
-                        return;
+                        slot.failed();
+                        let _ =
+                            events.send(crate::CallEvent::SourceStopped { source: "camera", reason: e.to_string() });
+                        continue;
                     }
                 };
                 if !gate.open() {
                     gate.want_key.store(true, Ordering::Relaxed);
                     continue;
                 }
+                // A new size (another camera) needs a new encoder, whose first frame is a key frame.
                 if !encoder.as_ref().is_some_and(|e| e.fits(&frame)) {
                     match vp8::Encoder::new(frame.width, frame.height, fps, BITRATE_KBPS) {
                         Ok(e) => encoder = Some(e),
@@ -237,6 +235,7 @@ pub(crate) fn spawn_sender(
                 }
                 let Some(encoder) = encoder.as_mut() else { return };
                 let key = gate.want_key.swap(false, Ordering::Relaxed);
+                let duration = Duration::from_secs_f64(1.0 / f64::from(fps));
                 match encoder.encode(&frame, pts, key) {
                     Ok(frames) => {
                         for f in frames {

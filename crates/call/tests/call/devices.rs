@@ -179,3 +179,49 @@ async fn pulse_microphone_to_the_other_sides_speaker() {
     pair.caller.close().await.unwrap();
     pair.callee.close().await.unwrap();
 }
+
+/// The microphone changed during a call, between real devices: silence from the first (vquiet),
+/// then the second's tone (vmic, 440 Hz) reaches the other side, on the same connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_the_microphone_during_a_call() {
+    if !pulse_available() {
+        return;
+    }
+    let heard = CollectingSink::new();
+    let quiet = CpalCapture::open(Some("vquiet")).expect("the silent virtual microphone");
+    let pair = connect(
+        CallMedia { audio_source: Some(Box::new(quiet)), ..CallMedia::default() },
+        CallMedia { audio_sink: Some(Box::new(heard.clone())), ..CallMedia::default() },
+    )
+    .await;
+    let window = SAMPLE_RATE as usize / 2;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = heard.samples();
+    assert!(before.len() >= window, "the first microphone's audio arrived: {} samples", before.len());
+    let loudness = rms(&before[before.len() - window..]);
+    assert!(loudness < 50.0, "the first microphone is silent: RMS {loudness:.0}");
+
+    let switched = Instant::now();
+    pair.caller
+        .set_audio_source(Some(Box::new(CpalCapture::open(Some("vmic")).expect("the virtual microphone"))))
+        .expect("the call takes the new microphone");
+    // vmic delivers in 2 s fragments: its tone is up to one fragment away.
+    let deadline = switched + Duration::from_secs(20);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let samples = heard.samples();
+        let last = &samples[samples.len() - window..];
+        let (pitch, loudness) = (dominant_frequency(last, f64::from(SAMPLE_RATE)), rms(last));
+        if loudness > 300.0 && (pitch - 440.0).abs() < 5.0 {
+            eprintln!(
+                "the new microphone's {pitch:.2} Hz arrived {} ms after the switch",
+                switched.elapsed().as_millis()
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new microphone was not heard: {pitch:.1} Hz at RMS {loudness:.0}");
+    }
+    assert_eq!(pair.caller.state(), confab_call::CallState::Connected, "no renegotiation, no drop");
+    pair.caller.close().await.unwrap();
+    pair.callee.close().await.unwrap();
+}

@@ -141,6 +141,9 @@ async fn the_other_side_sees_a_closed_peer_go_down() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // An audio call has no video track: no camera can be added to it.
+    let camera = pair.caller.set_video_source(Some(Box::new(PatternSource::new(320, 240, 15))));
+    assert!(matches!(camera, Err(confab_call::Error::NoVideo)), "{camera:?}");
 
     let closed_at = Instant::now();
     pair.caller.close().await.unwrap();
@@ -180,4 +183,67 @@ async fn an_ice_restart_keeps_the_call_going() {
     let samples = callee_hears.samples();
     let heard = dominant_frequency(&samples[samples.len() - SAMPLE_RATE as usize..], f64::from(SAMPLE_RATE));
     assert!((heard - 440.0).abs() < 5.0, "heard {heard} Hz after the restart");
+}
+
+/// Devices changed during a call, without renegotiating: a caller with no microphone at first
+/// starts sending when one is given (440 Hz), then switches to another (880 Hz); the callee
+/// switches speakers, and the old one hears nothing after. Then a camera is swapped for one of
+/// another size, and the callee decodes the new pictures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_change_during_a_call() {
+    let (first_speaker, second_speaker) = (CollectingSink::new(), CollectingSink::new());
+    let callee_sees = SizeSink::default();
+    let pair = connect(
+        CallMedia { video_source: Some(Box::new(PatternSource::new(640, 480, 15))), ..CallMedia::default() },
+        CallMedia {
+            audio_sink: Some(Box::new(first_speaker.clone())),
+            video_sink: Some(Box::new(callee_sees.clone())),
+            ..CallMedia::default()
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(pair.caller.stats().audio_packets_sent, 0, "no microphone yet: nothing sent");
+
+    pair.caller.set_audio_source(Some(Box::new(SineSource::new(440.0)))).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let heard = first_speaker.samples();
+    assert!(heard.len() >= SAMPLE_RATE as usize, "the first speaker played {} samples", heard.len());
+    let pitch = dominant_frequency(&heard[heard.len() - SAMPLE_RATE as usize..], f64::from(SAMPLE_RATE));
+    assert!((pitch - 440.0).abs() < 5.0, "the first microphone: heard {pitch} Hz");
+
+    pair.caller.set_audio_source(Some(Box::new(SineSource::new(880.0)))).unwrap();
+    pair.callee.set_audio_sink(Some(Box::new(second_speaker.clone())));
+    let first_total = first_speaker.samples().len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(first_speaker.samples().len(), first_total, "the replaced speaker plays nothing more");
+    let heard = second_speaker.samples();
+    assert!(heard.len() >= SAMPLE_RATE as usize, "the second speaker played {} samples", heard.len());
+    let pitch = dominant_frequency(&heard[heard.len() - SAMPLE_RATE as usize..], f64::from(SAMPLE_RATE));
+    assert!((pitch - 880.0).abs() < 5.0, "the second microphone: heard {pitch} Hz");
+
+    // Another camera, another size: a new encoder, starting with a key frame the callee decodes.
+    assert_eq!(callee_sees.last(), Some((640, 480)));
+    pair.caller.set_video_source(Some(Box::new(PatternSource::new(320, 240, 15)))).unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(callee_sees.last(), Some((320, 240)), "the new camera's pictures arrive");
+
+    pair.caller.close().await.unwrap();
+    pair.callee.close().await.unwrap();
+}
+
+/// Keeps the size of the latest picture received.
+#[derive(Clone, Default)]
+struct SizeSink(Arc<Mutex<Option<(u32, u32)>>>);
+
+impl SizeSink {
+    fn last(&self) -> Option<(u32, u32)> {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl VideoSink for SizeSink {
+    fn frame(&mut self, frame: VideoFrame) {
+        *self.0.lock().unwrap() = Some((frame.width, frame.height));
+    }
 }

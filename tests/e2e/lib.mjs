@@ -1,0 +1,175 @@
+// The desktop end-to-end harness, shared by the suite (run.mjs) and the video measurement
+// (bench/video-fps.mjs): a restartable confab-server, apps driven through tauri-driver +
+// WebKitWebDriver, and small WebDriver helpers keyed by data-testid.
+//
+// Env: CONFAB_DESKTOP_BIN, CONFAB_SERVER_BIN (defaults: target/debug/...), SCREENSHOTS_DIR (where
+// screenshots go; default a temp dir).
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { remote } from 'webdriverio';
+
+export const root = resolve(import.meta.dirname, '../..');
+export const target = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(root, 'target');
+export const desktopBin = process.env.CONFAB_DESKTOP_BIN ?? join(target, 'debug/confab-desktop');
+export const serverBin = process.env.CONFAB_SERVER_BIN ?? join(target, 'debug/confab-server');
+export const shots = process.env.SCREENSHOTS_DIR ?? mkdtempSync(join(tmpdir(), 'confab-shots-'));
+mkdirSync(shots, { recursive: true });
+export const WAIT = 20_000;
+export const children = [];
+
+export function freePort() {
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+// Each child leads its own process group, so that stopping it also stops what it started
+// (tauri-driver starts WebKitWebDriver, which starts the app).
+export function start(cmd, args, env = {}) {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  child.output = '';
+  child.stdout.on('data', (d) => (child.output += d));
+  child.stderr.on('data', (d) => (child.output += d));
+  children.push(child);
+  return child;
+}
+
+export function stop(child, signal = 'SIGKILL') {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+  // Grandchildren may hold the pipes open; stop reading them so this process can exit.
+  child.stdout.destroy();
+  child.stderr.destroy();
+}
+
+export async function waitFor(what, check, timeout = WAIT) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+// ---- the server, restartable on a fixed port ----
+export class Server {
+  /** A server on a free loopback port with a fresh data directory (not started yet). */
+  static async create() {
+    const server = new Server();
+    server.dataDir = mkdtempSync(join(tmpdir(), 'confab-e2e-server-'));
+    server.port = await freePort();
+    server.url = `http://127.0.0.1:${server.port}`;
+    return server;
+  }
+
+  async start() {
+    this.child = start(serverBin, ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir], {
+      CONFAB_RATE_LIMITS: 'register=1000:1000,login=1000:1000,login_ip=1000:1000',
+    });
+    await waitFor('the server', () => this.child.output.includes('listening on'));
+  }
+
+  async kill() {
+    const exited = new Promise((r) => this.child.once('exit', r));
+    stop(this.child);
+    await exited;
+  }
+}
+
+// ---- one app per user: its own tauri-driver, data dir and window ----
+export async function openApp(name, serverUrl) {
+  const port = await freePort();
+  const nativePort = await freePort();
+  const home = mkdtempSync(join(tmpdir(), `confab-e2e-${name}-`));
+  const driver = start('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
+    CONFAB_DATA_DIR: join(home, 'data'),
+    CONFAB_SERVER_URL: serverUrl,
+    XDG_DATA_HOME: join(home, 'share'),
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_CACHE_HOME: join(home, 'cache'),
+    NO_AT_BRIDGE: '1',
+    GTK_A11Y: 'none',
+  });
+  await waitFor(`tauri-driver for ${name}`, async () => {
+    const r = await fetch(`http://127.0.0.1:${port}/status`).catch(() => null);
+    return r !== null;
+  });
+  const browser = await remote({
+    hostname: '127.0.0.1',
+    port,
+    logLevel: 'warn',
+    capabilities: { 'tauri:options': { application: desktopBin }, 'wdio:enforceWebDriverClassic': true },
+  });
+  browser.driverProcess = driver;
+  return browser;
+}
+
+export const el = (app, testid) => app.$(`[data-testid="${testid}"]`);
+export async function click(app, testid) {
+  const e = await el(app, testid);
+  await e.waitForClickable({ timeout: WAIT });
+  await e.click();
+}
+export async function type(app, testid, text) {
+  const e = await el(app, testid);
+  await e.waitForDisplayed({ timeout: WAIT });
+  await e.setValue(text);
+}
+export async function texts(app, selector) {
+  return app.execute((s) => [...document.querySelectorAll(s)].map((n) => n.getAttribute('data-content') ?? n.textContent), selector);
+}
+export async function shot(app, name) {
+  writeFileSync(join(shots, `${name}.png`), Buffer.from(await app.takeScreenshot(), 'base64'));
+}
+export async function register(app, username) {
+  await click(app, 'switch-mode');
+  await type(app, 'username', username);
+  await type(app, 'password', 'correct horse');
+  await click(app, 'submit');
+  await waitFor(`${username} signed in`, async () => (await el(app, 'me')).isExisting());
+}
+export async function send(app, text) {
+  await type(app, 'composer', text);
+  await app.keys('Enter');
+}
+export async function messageElement(app, content) {
+  return waitFor(`message "${content}"`, async () => {
+    const found = await app.$(`[data-testid="message"][data-content="${content}"]`);
+    return (await found.isExisting()) ? found : null;
+  });
+}
+
+
+/** What the app's video path did so far in the call on screen: each canvas's meter (frames drawn,
+ * dropped, fps over the last 2 s, mean decode + draw), the Rust side's counters of pictures sent
+ * to the webview, what reached the page, and the call's own stats. */
+export async function videoMeasurements(app) {
+  const read = async (testid) => {
+    const e = await el(app, testid);
+    return Object.fromEntries(await Promise.all(['frames', 'dropped', 'fps', 'draw-ms'].map(async (k) => [k, await e.getAttribute(`data-${k}`)])));
+  };
+  return {
+    remote: await read('video-remote'),
+    local: await read('video-local'),
+    transport: await app.execute(() => window.__TAURI_INTERNALS__.invoke('video_transport_stats')),
+    arrivals: await app.execute(() => window.__confabVideo),
+    call: await app.execute((id) => window.__TAURI_INTERNALS__.invoke('call_stats', { callId: id }),
+      await (await el(app, 'call-view')).getAttribute('data-call-id')),
+  };
+}
