@@ -34,16 +34,36 @@ pub fn default_server_url() -> String {
     std::env::var("CONFAB_SERVER_URL").unwrap_or_else(|_| "http://127.0.0.1:4000".into())
 }
 
+/// On Linux, WebKitGTK composites the page with OpenGL. Without a GPU (virtual machines, remote
+/// desktops, Xvfb) that is Mesa's software rasterizer, and a video call's two pictures then cost the
+/// web process 1.2 cores; drawn without compositing they cost 0.2 (docs/performance.md, "Video to the
+/// webview"). A chat UI gains nothing visible from compositing, so it is off unless the user set
+/// `WEBKIT_DISABLE_COMPOSITING_MODE` (to `0` to keep it on).
+#[cfg(target_os = "linux")]
+fn prefer_cpu_rendering() {
+    const VAR: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
+    if std::env::var_os(VAR).is_none() {
+        // SAFETY: called first thing in `run`, before any thread of this process exists; WebKit
+        // reads the variable in the web process it starts later, which inherits it.
+        unsafe { std::env::set_var(VAR, "1") };
+    }
+}
+
 pub fn run() {
+    #[cfg(target_os = "linux")]
+    prefer_cpu_rendering();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,confab_client=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
+    let video = Arc::new(media::VideoOut::default());
+    let frames = video.clone();
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
-        .setup(|app| {
+        .register_uri_scheme_protocol(media::FRAME_SCHEME, move |_, request| media::serve_frame(&frames, &request))
+        .setup(move |app| {
             // CONFAB_DATA_DIR overrides the platform's app data directory (tests, portable installs).
             let data_dir = match std::env::var_os("CONFAB_DATA_DIR") {
                 Some(dir) => dir.into(),
@@ -52,7 +72,7 @@ pub fn run() {
             let client = tauri::async_runtime::block_on(Client::open(data_dir.clone()))?;
             let settings = Arc::new(settings::SettingsStore::open(&data_dir));
             client.set_call_config(settings.get().call_config());
-            let devices = Arc::new(media::AppDevices::new(settings, Arc::default()));
+            let devices = Arc::new(media::AppDevices::new(settings, video));
             client.set_media_devices(devices.clone());
             tauri::async_runtime::spawn(forward_events(app.handle().clone(), client.clone()));
             app.manage(Desktop { client, attention: Mutex::new(Attention::default()), devices });

@@ -6,14 +6,20 @@
 //! - Camera: there is no camera source yet. Video calls send [`PatternSource`] (640x480, 15 fps), a
 //!   test pattern the UI labels as such.
 //! - Video to the webview: each picture (received, and the local preview) is JPEG-encoded on a
-//!   thread of its own and sent through one `tauri::ipc::Channel` the UI registered (`watch_video`).
-//!   A picture that arrives while the previous one is still being encoded replaces nothing and is
-//!   dropped (counted), so a slow webview costs frames, never latency.
+//!   thread of its own and kept as its stream's latest picture; a small notice goes through one
+//!   `tauri::ipc::Channel` the UI registered (`watch_video`), and the page loads the picture itself
+//!   from the `confab-frame` URI scheme ([`serve_frame`]), so the webview's own image loader and
+//!   decoder handle the bytes. A picture that arrives while the previous one is still being encoded
+//!   is dropped (counted), so a slow webview costs frames, never latency.
 //!
-//! Frame message: JSON `{kind: 0 (remote) | 1 (local preview), callId, width, height, jpeg: base64}`.
-//! (Raw bytes were tried first: on WebKitGTK they reach the page as a JS Array of numbers, about
-//! four times the bytes to parse; see docs/performance.md.)
+//! Notice: JSON `{kind: 0 (remote) | 1 (local preview), callId, width, height, seq}`; the picture
+//! is at `confab-frame://localhost/<kind>/<callId>` (on Windows `http://confab-frame.localhost/…`;
+//! the UI builds it with `convertFileSrc`). Carrying the JPEG in the message (base64 in JSON, or raw
+//! bytes, which reach this WebKitGTK as a JS Array of numbers) cost the page far more: see
+//! docs/performance.md.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -29,6 +35,8 @@ use crate::settings::SettingsStore;
 
 /// JPEG quality: the test pattern's noise makes higher settings cost much more for little.
 const JPEG_QUALITY: u8 = 70;
+/// The URI scheme the page loads pictures from.
+pub const FRAME_SCHEME: &str = "confab-frame";
 
 /// Which picture a frame message carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,10 +46,15 @@ enum Kind {
     Local = 1,
 }
 
-/// The webview's channel for frames, and what went through it (for docs/performance.md).
+/// The webview's channel for frame notices, each stream's latest picture, and what went through
+/// (for docs/performance.md).
 #[derive(Default)]
 pub struct VideoOut {
     channel: Mutex<Option<Channel<InvokeResponseBody>>>,
+    /// The latest JPEG of each stream, by `<kind>/<callId>`; a stream's entry goes when it ends.
+    latest: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    /// Numbers the notices, so the page's URLs differ (no cache can answer them).
+    seq: AtomicU64,
     offered: AtomicU64,
     dropped_busy: AtomicU64,
     sent: AtomicU64,
@@ -81,19 +94,58 @@ impl VideoOut {
         }
     }
 
-    fn send(&self, message: String) {
+    /// Keeps `jpeg` as the stream's latest picture and tells the page.
+    fn publish(&self, kind: Kind, call_id: &str, width: usize, height: usize, jpeg: Vec<u8>) {
+        let len = jpeg.len() as u64;
+        let key = stream_key(kind, call_id);
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::new(jpeg));
         let channel = self.channel.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(channel) = channel {
-            let len = message.len() as u64;
-            match channel.send(InvokeResponseBody::Json(message)) {
-                Ok(()) => {
-                    self.sent.fetch_add(1, Relaxed);
-                    self.bytes.fetch_add(len, Relaxed);
-                }
-                Err(e) => tracing::debug!(error = %e, "a video frame did not reach the webview"),
+        let Some(channel) = channel else { return };
+        let seq = self.seq.fetch_add(1, Relaxed);
+        let notice =
+            serde_json::json!({"kind": kind as u8, "callId": call_id, "width": width, "height": height, "seq": seq});
+        match channel.send(InvokeResponseBody::Json(notice.to_string())) {
+            Ok(()) => {
+                self.sent.fetch_add(1, Relaxed);
+                self.bytes.fetch_add(len, Relaxed);
             }
+            Err(e) => tracing::debug!(error = %e, "a video notice did not reach the webview"),
         }
     }
+
+    /// The latest picture of a stream (`<kind>/<callId>`, kind `0` or `1`).
+    fn picture(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+    }
+
+    /// The stream ended: forget its picture.
+    fn forget(&self, kind: Kind, call_id: &str) {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).remove(&stream_key(kind, call_id));
+    }
+}
+
+fn stream_key(kind: Kind, call_id: &str) -> String {
+    format!("{}/{call_id}", kind as u8)
+}
+
+/// Answers the page's picture requests (`confab-frame://localhost/<kind>/<callId>?<seq>`) with the
+/// stream's latest JPEG; 404 when the stream has none (not started, or ended).
+pub fn serve_frame(
+    video: &VideoOut,
+    request: &tauri::http::Request<Vec<u8>>,
+) -> tauri::http::Response<Cow<'static, [u8]>> {
+    use tauri::http::{Response, StatusCode, header};
+    // convertFileSrc percent-encodes the path as one segment.
+    let key = request.uri().path().trim_start_matches('/').replace("%2F", "/").replace("%2f", "/");
+    let response = match video.picture(&key) {
+        Some(jpeg) => Response::builder()
+            .header(header::CONTENT_TYPE, "image/jpeg")
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+            .body(Cow::Owned(jpeg.as_ref().clone())),
+        None => Response::builder().status(StatusCode::NOT_FOUND).body(Cow::Borrowed(&b""[..])),
+    };
+    response.unwrap_or_else(|_| Response::new(Cow::Borrowed(&b""[..])))
 }
 
 /// The call id frames are labelled with: [`OUTGOING_CALL_ID`] until the server names the call.
@@ -109,6 +161,7 @@ impl Forwarder {
     fn new(kind: Kind, tag: CallTag, out: Arc<VideoOut>) -> Self {
         let (to_encoder, frames) = sync_channel::<VideoFrame>(1);
         let encoder_out = out.clone();
+        let ended_tag = tag.clone();
         let spawned =
             std::thread::Builder::new().name(format!("video-to-ui-{kind:?}").to_lowercase()).spawn(move || {
                 // Ends when the forwarder (the call's sink or source) is dropped.
@@ -116,14 +169,16 @@ impl Forwarder {
                 while let Ok(frame) = frames.recv() {
                     let started = Instant::now();
                     let call_id = tag.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    match frame_message(kind, &call_id, &frame, &mut scratch) {
-                        Ok(message) => {
+                    match frame_jpeg(kind, &frame, &mut scratch) {
+                        Ok((width, height, jpeg)) => {
                             encoder_out.encode_us.fetch_add(started.elapsed().as_micros() as u64, Relaxed);
-                            encoder_out.send(message);
+                            encoder_out.publish(kind, &call_id, width, height, jpeg);
                         }
                         Err(e) => tracing::warn!(error = %e, "encoding a video frame for the UI failed"),
                     }
                 }
+                let call_id = ended_tag.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                encoder_out.forget(kind, &call_id);
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "no thread for video to the UI; pictures will not be shown");
@@ -163,11 +218,11 @@ impl VideoSource for PreviewedSource {
     }
 }
 
-/// Builds one frame message: the picture as JPEG, in base64, with its call and size. The I420 picture (BT.601 limited
-/// range) is expanded to full-range interleaved YCbCr, which the encoder takes as is (no RGB
-/// round trip). The local preview, shown small, goes at half the width and height: a quarter of
-/// the pixels to encode here and to decode in the webview, whose decoding bounds the frame rate.
-fn frame_message(kind: Kind, call_id: &str, frame: &VideoFrame, ycbcr: &mut Vec<u8>) -> Result<String, String> {
+/// The picture as a JPEG for the page, with its width and height. The I420 picture (BT.601
+/// limited range) is expanded to full-range interleaved YCbCr, which the encoder takes as is (no
+/// RGB round trip). The local preview, shown small, goes at half the width and height: a quarter
+/// of the pixels to encode here and to decode in the webview.
+fn frame_jpeg(kind: Kind, frame: &VideoFrame, ycbcr: &mut Vec<u8>) -> Result<(usize, usize, Vec<u8>), String> {
     let (full_w, full_h) = (frame.width as usize, frame.height as usize);
     let step = if matches!(kind, Kind::Local) { 2 } else { 1 };
     let (w, h) = (full_w.div_ceil(step), full_h.div_ceil(step));
@@ -190,10 +245,7 @@ fn frame_message(kind: Kind, call_id: &str, frame: &VideoFrame, ycbcr: &mut Vec<
     jpeg_encoder::Encoder::new(&mut jpeg, JPEG_QUALITY)
         .encode(ycbcr, w16, h16, jpeg_encoder::ColorType::Ycbcr)
         .map_err(|e| e.to_string())?;
-    use base64::Engine as _;
-    let jpeg = base64::engine::general_purpose::STANDARD.encode(jpeg);
-    let call_id = serde_json::to_string(call_id).map_err(|e| e.to_string())?;
-    Ok(format!(r#"{{"kind":{},"callId":{call_id},"width":{w},"height":{h},"jpeg":"{jpeg}"}}"#, kind as u8))
+    Ok((w, h, jpeg))
 }
 
 /// The devices of the desktop app.
@@ -317,19 +369,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frame_messages_carry_the_call_and_a_jpeg() {
-        use base64::Engine as _;
+    fn pictures_are_jpegs_served_by_stream_until_it_ends() {
         let frame = PatternSource::frame(640, 480, 7);
-        let message = frame_message(Kind::Local, "call-\"1", &frame, &mut Vec::new()).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&message).unwrap();
-        assert_eq!((value["kind"].as_u64(), value["callId"].as_str()), (Some(1), Some("call-\"1")));
         // The preview at half size; the remote picture whole.
-        assert_eq!((value["width"].as_u64(), value["height"].as_u64()), (Some(320), Some(240)));
-        let jpeg = base64::engine::general_purpose::STANDARD.decode(value["jpeg"].as_str().unwrap()).unwrap();
-        assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG starts with SOI");
-        assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9], "and ends with EOI");
-        let remote: serde_json::Value =
-            serde_json::from_str(&frame_message(Kind::Remote, "c", &frame, &mut Vec::new()).unwrap()).unwrap();
-        assert_eq!((remote["width"].as_u64(), remote["height"].as_u64()), (Some(640), Some(480)));
+        let (w, h, preview) = frame_jpeg(Kind::Local, &frame, &mut Vec::new()).unwrap();
+        assert_eq!((w, h), (320, 240));
+        assert_eq!(&preview[..2], &[0xFF, 0xD8], "a JPEG starts with SOI");
+        assert_eq!(&preview[preview.len() - 2..], &[0xFF, 0xD9], "and ends with EOI");
+        let (w, h, remote) = frame_jpeg(Kind::Remote, &frame, &mut Vec::new()).unwrap();
+        assert_eq!((w, h), (640, 480));
+
+        let out = VideoOut::default();
+        out.publish(Kind::Remote, "call-1", w, h, remote.clone());
+        let get = |uri: &str| serve_frame(&out, &tauri::http::Request::get(uri).body(Vec::new()).unwrap());
+        // As convertFileSrc writes it (one encoded segment), and plain.
+        for uri in ["confab-frame://localhost/0%2Fcall-1?5", "http://confab-frame.localhost/0/call-1"] {
+            let response = get(uri);
+            assert_eq!(response.status(), 200, "{uri}");
+            assert_eq!(response.headers()["content-type"], "image/jpeg");
+            assert_eq!(response.body().as_ref(), remote.as_slice());
+        }
+        assert_eq!(get("confab-frame://localhost/1%2Fcall-1").status(), 404, "no preview picture yet");
+        out.forget(Kind::Remote, "call-1");
+        assert_eq!(get("confab-frame://localhost/0%2Fcall-1").status(), 404, "the stream ended");
     }
 }

@@ -5,8 +5,8 @@
 // Env: CONFAB_DESKTOP_BIN, CONFAB_SERVER_BIN (defaults: target/debug/...), SCREENSHOTS_DIR (where
 // screenshots go; default a temp dir).
 
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -117,6 +117,7 @@ export async function openApp(name, serverUrl) {
     capabilities: { 'tauri:options': { application: desktopBin }, 'wdio:enforceWebDriverClassic': true },
   });
   browser.driverProcess = driver;
+  browser.appName = name;
   return browser;
 }
 
@@ -134,8 +135,34 @@ export async function type(app, testid, text) {
 export async function texts(app, selector) {
   return app.execute((s) => [...document.querySelectorAll(s)].map((n) => n.getAttribute('data-content') ?? n.textContent), selector);
 }
+/**
+ * The X windows of `name`'s app (xdotool; there is no window manager under Xvfb). Its process is
+ * found by its data dir.
+ */
+export function windowsOf(name) {
+  const pids = execFileSync('pgrep', ['-f', desktopBin], { encoding: 'utf8' }).trim().split('\n');
+  const pid = pids.find((p) => {
+    try {
+      return readFileSync(`/proc/${p}/environ`, 'utf8').includes(`confab-e2e-${name}-`);
+    } catch {
+      return false;
+    }
+  });
+  if (!pid) return [];
+  return execFileSync('xdotool', ['search', '--onlyvisible', '--pid', pid], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+}
+
+/**
+ * Saves a screenshot to the screenshots directory, as a record for people (no test reads it). The
+ * app draws without GPU compositing on Linux (src-tauri/src/lib.rs), and WebKitWebDriver's snapshot
+ * of a window under the other app's window then waits for a paint that may not come: the window is
+ * raised first, and a snapshot that takes over 10 s is given up (logged; the session goes on).
+ */
 export async function shot(app, name) {
-  writeFileSync(join(shots, `${name}.png`), Buffer.from(await app.takeScreenshot(), 'base64'));
+  for (const window of windowsOf(app.appName)) execFileSync('xdotool', ['windowraise', window]);
+  const taken = await Promise.race([app.takeScreenshot(), new Promise((r) => setTimeout(() => r(null), 10_000))]);
+  if (taken === null) console.log(`screenshot ${name}: not taken (no picture from WebKit within 10 s)`);
+  else writeFileSync(join(shots, `${name}.png`), Buffer.from(taken, 'base64'));
 }
 export async function register(app, username) {
   await click(app, 'switch-mode');

@@ -6,14 +6,14 @@
 // screenshots go; default a temp dir).
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
   Server, WAIT, children, click, desktopBin, el, messageElement, openApp, register, send, shot, shots, stop, texts, type,
-  videoMeasurements, waitFor,
+  videoMeasurements, waitFor, windowsOf,
 } from './lib.mjs';
 
 const server = await Server.create();
@@ -21,21 +21,10 @@ const serverUrl = server.url;
 const startServer = () => server.start();
 const killServer = () => server.kill();
 
-/**
- * Gives the X input focus to the window of `name`'s app, as a user switching windows would
- * (xdotool; there is no window manager under Xvfb). Its process is found by its data dir.
- */
+/** Gives the X input focus to the window of `name`'s app, as a user switching windows would. */
 function focusWindowOf(name) {
-  const pids = execFileSync('pgrep', ['-f', desktopBin], { encoding: 'utf8' }).trim().split('\n');
-  const pid = pids.find((p) => {
-    try {
-      return readFileSync(`/proc/${p}/environ`, 'utf8').includes(`confab-e2e-${name}-`);
-    } catch {
-      return false;
-    }
-  });
-  assert.ok(pid, `the app process of ${name}`);
-  const windows = execFileSync('xdotool', ['search', '--onlyvisible', '--pid', pid], { encoding: 'utf8' }).trim().split('\n');
+  const windows = windowsOf(name);
+  assert.ok(windows.length > 0, `the window of ${name}'s app`);
   for (const window of windows) execFileSync('xdotool', ['windowfocus', window]);
 }
 

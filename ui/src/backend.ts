@@ -1,7 +1,7 @@
 // The UI's one door to the backend: typed wrappers over Tauri's invoke and event listening.
 // Nothing else in the UI imports @tauri-apps.
 
-import { Channel, invoke } from '@tauri-apps/api/core';
+import { Channel, convertFileSrc, invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
 import type {
@@ -77,7 +77,10 @@ export const backend = {
   getSettings: () => call<Settings>('get_settings'),
   setSettings: (settings: Settings) => call<void>('set_settings', { settings }),
   videoTransportStats: () => call<VideoTransportStats>('video_transport_stats'),
-  /** Video frames (remote and local preview of every call); see ui/src/logic/video.ts. */
+  /** Where the page loads a stream's latest picture (`kind` 0 remote, 1 local preview); `seq` from
+   * the notice keeps each URL distinct. */
+  frameUrl: (kind: 0 | 1, callId: string, seq: number) => `${convertFileSrc(`${kind}/${callId}`, 'confab-frame')}?${seq}`,
+  /** Notices of new video pictures (remote and local preview of every call); see ui/src/logic/video.ts. */
   watchVideo: (handler: (message: unknown) => void) => {
     const channel = new Channel<unknown>();
     channel.onmessage = handler;

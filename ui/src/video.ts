@@ -1,6 +1,6 @@
-// Video frames from the backend: one channel carries the pictures of every call (received, and the
-// local preview), each a JPEG in base64 with its callId and kind (parsed in logic/video.ts). Views subscribe by
-// callId and kind.
+// Video from the backend: one channel carries a notice for each new picture of every call (received,
+// and the local preview) with its callId, kind and seq (parsed in logic/video.ts); views subscribe by
+// callId and kind and load the picture from backend.frameUrl.
 
 import { backend } from './backend';
 import { type FrameKind, type VideoMessage, parseVideoMessage } from './logic/video';
@@ -12,7 +12,7 @@ const listeners = new Map<string, Set<Listener>>();
 let started: Promise<void> | null = null;
 
 /** What reached this page, for measuring and for tests (`window.__confabVideo`). */
-export const videoArrivals = { messages: 0, bytes: 0, unparsed: 0, unclaimed: 0, lastKey: '', type: '', error: '' };
+export const videoArrivals = { messages: 0, unparsed: 0, unclaimed: 0, lastKey: '', type: '', error: '' };
 (globalThis as { __confabVideo?: typeof videoArrivals }).__confabVideo = videoArrivals;
 
 /** Registers the channel with the backend once per page. */
@@ -26,7 +26,6 @@ function start() {
         videoArrivals.unparsed++;
         return;
       }
-      videoArrivals.bytes += message.jpeg.length;
       const key = `${message.kind}:${message.callId}`;
       videoArrivals.lastKey = key;
       const found = listeners.get(key);

@@ -194,8 +194,8 @@ function CallScreen({ call, calls }: { call: CallView; calls: ReturnType<typeof 
   );
 }
 
-/** A picture stream of a call on a canvas. Decodes one JPEG at a time; pictures that arrive
- * meanwhile are dropped (counted). `data-*` attributes carry the meter, for tests and measuring. */
+/** A picture stream of a call on a canvas. Loads and decodes one picture at a time; notices that
+ * arrive meanwhile are dropped (counted). `data-*` attributes carry the meter, for tests and measuring. */
 function VideoView({ callId, kind, label, small }: { callId: string; kind: FrameKind; label: string; small?: boolean }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
@@ -219,7 +219,7 @@ function VideoView({ callId, kind, label, small }: { callId: string; kind: Frame
       busyDrawing = true;
       const started = performance.now();
       const picture = new Image();
-      picture.src = `data:image/jpeg;base64,${message.jpeg}`;
+      picture.src = backend.frameUrl(kind === 'remote' ? 0 : 1, callId, message.seq);
       picture.decode()
         .then(() => {
           const el = canvas.current;

@@ -111,9 +111,10 @@ describe('call records', () => {
 
 describe('video messages', () => {
   it('reads a frame message and refuses anything else', () => {
-    const m = parseVideoMessage({ kind: 1, callId: 'call-1', width: 640, height: 480, jpeg: '/9j/2Q==' });
-    expect(m).toEqual({ kind: 'local', callId: 'call-1', width: 640, height: 480, jpeg: '/9j/2Q==' });
-    expect(parseVideoMessage({ kind: 2, callId: 'c', width: 1, height: 1, jpeg: '' })).toBeNull();
+    const m = parseVideoMessage({ kind: 1, callId: 'call-1', width: 640, height: 480, seq: 7 });
+    expect(m).toEqual({ kind: 'local', callId: 'call-1', width: 640, height: 480, seq: 7 });
+    expect(parseVideoMessage({ kind: 2, callId: 'c', width: 1, height: 1, seq: 1 })).toBeNull();
+    expect(parseVideoMessage({ kind: 0, callId: 'c', width: 1, height: 1 })).toBeNull();
     expect(parseVideoMessage([255, 216])).toBeNull();
     expect(parseVideoMessage(null)).toBeNull();
   });

@@ -1,17 +1,18 @@
-// The video frame messages from the backend, and a meter of what reaches the screen.
+// The video notices from the backend, and a meter of what reaches the screen.
 
 export type FrameKind = 'remote' | 'local';
 
-export interface VideoMessage { kind: FrameKind; callId: string; width: number; height: number; /** base64 */ jpeg: string }
+/** A new picture of a stream; the picture itself is loaded from `backend.frameUrl`. */
+export interface VideoMessage { kind: FrameKind; callId: string; width: number; height: number; seq: number }
 
-/** A channel message (see src-tauri/src/media.rs): `{kind: 0 remote | 1 local, callId, width, height,
- * jpeg: base64}`; `null` for anything else. */
+/** A channel notice (see src-tauri/src/media.rs): `{kind: 0 remote | 1 local, callId, width,
+ * height, seq}`; `null` for anything else. */
 export function parseVideoMessage(data: unknown): VideoMessage | null {
   if (typeof data !== 'object' || data === null) return null;
   const m = data as Record<string, unknown>;
-  if ((m.kind !== 0 && m.kind !== 1) || typeof m.callId !== 'string' || typeof m.jpeg !== 'string') return null;
+  if ((m.kind !== 0 && m.kind !== 1) || typeof m.callId !== 'string' || typeof m.seq !== 'number') return null;
   if (typeof m.width !== 'number' || typeof m.height !== 'number') return null;
-  return { kind: m.kind === 0 ? 'remote' : 'local', callId: m.callId, width: m.width, height: m.height, jpeg: m.jpeg };
+  return { kind: m.kind === 0 ? 'remote' : 'local', callId: m.callId, width: m.width, height: m.height, seq: m.seq };
 }
 
 /** Frames per second over a sliding window, and the mean time a frame took to decode and draw. */

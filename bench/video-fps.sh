@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Measures the desktop app's video path with one app on the machine (bench/video-fps.mjs): builds
+# the release app, server and headless call peer, then runs the measurement under Xvfb (unless
+# DISPLAY is set), a private D-Bus session and PulseAudio (scripts/with-pulse.sh).
+#
+#   bench/video-fps.sh                 # release builds
+#   PROFILE=debug bench/video-fps.sh   # the debug builds the end-to-end suite uses
+#   NO_BUILD=1 …                       # use the binaries as they are (CONFAB_DESKTOP_BIN, CONFAB_SERVER_BIN,
+#                                      # VIDEO_PEER_BIN name others, e.g. to compare two builds)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+: "${CARGO_TARGET_DIR:=$ROOT/target}"
+export CARGO_TARGET_DIR
+PROFILE=${PROFILE:-release}
+if [ -z "${NO_BUILD:-}" ]; then
+  npm run build
+  if [ "$PROFILE" = release ]; then
+    cargo build --release --locked -p confab-server -p confab-desktop
+  else
+    cargo build --locked -p confab-server -p confab-desktop
+  fi
+  # The peer only produces the call; it is built optimized either way.
+  cargo build --release --locked -p confab-client --example video_peer
+fi
+export CONFAB_SERVER_BIN="${CONFAB_SERVER_BIN:-$CARGO_TARGET_DIR/$PROFILE/confab-server}"
+export CONFAB_DESKTOP_BIN="${CONFAB_DESKTOP_BIN:-$CARGO_TARGET_DIR/$PROFILE/confab-desktop}"
+export VIDEO_PEER_BIN="${VIDEO_PEER_BIN:-$CARGO_TARGET_DIR/release/examples/video_peer}"
+if [ -z "${DISPLAY:-}" ]; then
+  export DISPLAY=:96
+  Xvfb "$DISPLAY" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+  xvfb=$!
+  trap 'kill $xvfb 2>/dev/null || true' EXIT
+  sleep 1
+fi
+NO_AT_BRIDGE=1 dbus-run-session -- scripts/with-pulse.sh node bench/video-fps.mjs
