@@ -11,7 +11,7 @@ use tauri::State;
 use tauri::ipc::{Channel, InvokeResponseBody};
 
 use crate::Desktop;
-use crate::media::{AudioDevices, CallDevice, OpenedDevice, VideoTransportStats};
+use crate::media::{CallDevice, DeviceList, OpenedDevice, VideoTransportStats};
 use crate::settings::Settings;
 
 #[derive(Debug, Serialize)]
@@ -83,7 +83,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         set_call_camera,
         switch_call_device,
         call_stats,
-        list_audio_devices,
+        list_devices,
         get_settings,
         set_settings,
         watch_video,
@@ -298,7 +298,7 @@ fn set_call_camera(app: State<'_, Desktop>, call_id: String, on: bool) -> Answer
     Ok(app.client.set_call_camera(&call_id, on)?)
 }
 
-/// Changes the microphone or speaker of a call in progress, and keeps the choice for the next
+/// Changes the microphone, speaker or camera of a call in progress, and keeps the choice for the next
 /// calls. A device that does not open leaves the call as it was and says why.
 #[tauri::command]
 async fn switch_call_device(
@@ -307,20 +307,21 @@ async fn switch_call_device(
     device: CallDevice,
     name: Option<String>,
 ) -> Answer<()> {
-    let chosen = name.clone();
-    let opened =
-        tauri::async_runtime::spawn_blocking(move || crate::media::open_call_device(device, chosen.as_deref()))
-            .await
-            .map_err(|e| UiError::local(e.to_string()))?
-            .map_err(UiError::local)?;
+    let (devices, chosen, call) = (app.devices.clone(), name.clone(), call_id.clone());
+    let opened = tauri::async_runtime::spawn_blocking(move || devices.open_for_call(&call, device, chosen.as_deref()))
+        .await
+        .map_err(|e| UiError::local(e.to_string()))?
+        .map_err(UiError::local)?;
     match opened {
         OpenedDevice::Microphone(mic) => app.client.switch_call_microphone(&call_id, Some(mic))?,
         OpenedDevice::Speaker(speaker) => app.client.switch_call_speaker(&call_id, Some(speaker))?,
+        OpenedDevice::Camera(camera) => app.client.switch_call_camera(&call_id, Some(camera))?,
     }
     let mut settings = app.devices.settings.get();
     match device {
         CallDevice::Microphone => settings.microphone = name,
         CallDevice::Speaker => settings.speaker = name,
+        CallDevice::Camera => settings.camera = name,
     }
     app.devices.settings.set(settings).map_err(UiError::local)
 }
@@ -332,10 +333,8 @@ fn call_stats(app: State<'_, Desktop>, call_id: String) -> Option<CallStats> {
 
 /// Enumerating devices may block on the sound server: off the async runtime's threads.
 #[tauri::command]
-async fn list_audio_devices() -> Answer<AudioDevices> {
-    tauri::async_runtime::spawn_blocking(crate::media::list_audio_devices)
-        .await
-        .map_err(|e| UiError::local(e.to_string()))
+async fn list_devices() -> Answer<DeviceList> {
+    tauri::async_runtime::spawn_blocking(crate::media::list_devices).await.map_err(|e| UiError::local(e.to_string()))
 }
 
 #[tauri::command]

@@ -3,8 +3,8 @@
 //! - Microphone and speaker: cpal, the device chosen in the settings, else the system default. A
 //!   device that cannot be opened is left out and reported ("No microphone found"); the call goes
 //!   on without it.
-//! - Camera: there is no camera source yet. Video calls send [`PatternSource`] (640x480, 15 fps), a
-//!   test pattern the UI labels as such.
+//! - Camera: [`Camera`] (V4L2 on Linux), the one chosen in the settings, else the first. Without
+//!   one, video calls send [`PatternSource`] (640x480, 15 fps) and report it ("No camera found").
 //! - Video to the webview: each picture (received, and the local preview) is JPEG-encoded on a
 //!   thread of its own and kept as its stream's latest picture; a small notice goes through one
 //!   `tauri::ipc::Channel` the UI registered (`watch_video`), and the page loads the picture itself
@@ -25,7 +25,7 @@ use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use confab_call::{CallMedia, CpalCapture, CpalPlayback, PatternSource, VideoFrame, VideoSink, VideoSource};
+use confab_call::{CallMedia, Camera, CpalCapture, CpalPlayback, PatternSource, VideoFrame, VideoSink, VideoSource};
 use confab_client::{MediaDevices, OUTGOING_CALL_ID, OpenedMedia};
 use confab_protocol::CallType;
 use serde::Serialize;
@@ -200,9 +200,9 @@ impl VideoSink for Forwarder {
     }
 }
 
-/// The "camera": the test pattern, with each picture also shown as the local preview.
+/// The camera (or the test pattern), with each picture also shown as the local preview.
 struct PreviewedSource {
-    source: PatternSource,
+    source: Box<dyn VideoSource>,
     preview: Forwarder,
 }
 
@@ -291,8 +291,15 @@ impl MediaDevices for AppDevices {
             if call_id == OUTGOING_CALL_ID {
                 *self.outgoing.lock().unwrap_or_else(|p| p.into_inner()) = Some(tag.clone());
             }
+            let camera: Box<dyn VideoSource> = match open_either(settings.camera.as_deref(), Camera::open) {
+                Some(camera) => Box::new(camera),
+                None => {
+                    problems.push("No camera found: sending a test pattern".to_owned());
+                    Box::new(PatternSource::new(640, 480, 15))
+                }
+            };
             media.video_source = Some(Box::new(PreviewedSource {
-                source: PatternSource::new(640, 480, 15),
+                source: camera,
                 preview: Forwarder::new(Kind::Local, tag.clone(), self.video.clone()),
             }));
             media.video_sink = Some(Box::new(Forwarder::new(Kind::Remote, tag, self.video.clone())));
@@ -314,39 +321,60 @@ impl MediaDevices for AppDevices {
 pub enum CallDevice {
     Microphone,
     Speaker,
+    Camera,
 }
 
 /// A device opened for a call in progress.
 pub enum OpenedDevice {
     Microphone(Box<dyn confab_call::AudioSource>),
     Speaker(Box<dyn confab_call::AudioSink>),
+    /// With its local preview.
+    Camera(Box<dyn VideoSource>),
 }
 
-/// Opens `device` by name (the system default when `None`), in words for the user when it cannot
-/// be. Blocks on the sound server: not on the async runtime's threads.
-pub fn open_call_device(device: CallDevice, name: Option<&str>) -> Result<OpenedDevice, String> {
-    let opened = match device {
-        CallDevice::Microphone => CpalCapture::open(name).map(|d| OpenedDevice::Microphone(Box::new(d))),
-        CallDevice::Speaker => CpalPlayback::open(name).map(|d| OpenedDevice::Speaker(Box::new(d))),
+impl AppDevices {
+    /// Opens `device` by name (the system default when `None`) for the call `call_id`, in words
+    /// for the user when it cannot be. Blocks on the sound server or the camera: not on the async
+    /// runtime's threads.
+    pub fn open_for_call(&self, call_id: &str, device: CallDevice, name: Option<&str>) -> Result<OpenedDevice, String> {
+        let opened = match device {
+            CallDevice::Microphone => CpalCapture::open(name).map(|d| OpenedDevice::Microphone(Box::new(d))),
+            CallDevice::Speaker => CpalPlayback::open(name).map(|d| OpenedDevice::Speaker(Box::new(d))),
+            CallDevice::Camera => Camera::open(name).map(|camera| {
+                let tag: CallTag = Arc::new(Mutex::new(call_id.to_owned()));
+                OpenedDevice::Camera(Box::new(PreviewedSource {
+                    source: Box::new(camera),
+                    preview: Forwarder::new(Kind::Local, tag, self.video.clone()),
+                }))
+            }),
+        };
+        opened.map_err(|e| unavailable(device, name, e))
+    }
+}
+
+/// Why a device chosen during a call did not open, for the user.
+fn unavailable(device: CallDevice, name: Option<&str>, e: confab_call::Error) -> String {
+    let what = match device {
+        CallDevice::Microphone => "microphone",
+        CallDevice::Speaker => "speaker",
+        CallDevice::Camera => "camera",
     };
-    opened.map_err(|e| {
-        let what = if device == CallDevice::Microphone { "microphone" } else { "speaker" };
-        match name {
-            Some(name) => format!("The {what} “{name}” could not be opened ({e}); the call keeps the one it had."),
-            None => format!("The default {what} could not be opened ({e}); the call keeps the one it had."),
-        }
-    })
+    match name {
+        Some(name) => format!("The {what} “{name}” could not be opened ({e}); the call keeps the one it had."),
+        None => format!("The default {what} could not be opened ({e}); the call keeps the one it had."),
+    }
 }
 
-/// Microphones and speakers by name, as the settings store them. An empty list is an answer too
-/// (no sound system).
+/// Microphones, speakers and cameras by name, as the settings store them. An empty list is an
+/// answer too (no sound system, no camera).
 #[derive(Debug, Default, Serialize)]
-pub struct AudioDevices {
+pub struct DeviceList {
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+    pub cameras: Vec<String>,
 }
 
-pub fn list_audio_devices() -> AudioDevices {
+pub fn list_devices() -> DeviceList {
     use cpal::traits::{DeviceTrait, HostTrait};
     let host = cpal::default_host();
     let names = |devices: Result<Vec<cpal::Device>, cpal::Error>| -> Vec<String> {
@@ -358,9 +386,10 @@ pub fn list_audio_devices() -> AudioDevices {
         names.dedup();
         names
     };
-    AudioDevices {
+    DeviceList {
         inputs: names(host.input_devices().map(Iterator::collect)),
         outputs: names(host.output_devices().map(Iterator::collect)),
+        cameras: confab_call::list_cameras(),
     }
 }
 

@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// STUN/TURN servers for calls, in the browser's `RTCIceServer` shape.
     pub ice_servers: Vec<IceServer>,
-    /// The microphone by name (as `list_audio_devices` gives it); the system default when `None`.
+    /// The microphone by name (as `list_devices` gives it); the system default when `None`.
     pub microphone: Option<String>,
     /// The speaker by name; the system default when `None`.
     pub speaker: Option<String>,
+    /// The camera by name; the first one when `None`.
+    pub camera: Option<String>,
 }
 
 impl Settings {

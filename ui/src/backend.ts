@@ -5,7 +5,7 @@ import { Channel, convertFileSrc, invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
 import type {
-  AudioDevices, CallStats, ClientEvent, Conversation, ConnectionState, ErrorBody, Friend, FriendRequests, Id, Message, Pending,
+  DeviceList, CallStats, ClientEvent, Conversation, ConnectionState, ErrorBody, Friend, FriendRequests, Id, Message, Pending,
   SessionInfo, Settings, User, VideoTransportStats,
 } from './types';
 
@@ -69,11 +69,11 @@ export const backend = {
   endCall: (callId: string) => call<void>('end_call', { callId }),
   setCallMuted: (callId: string, muted: boolean) => call<void>('set_call_muted', { callId, muted }),
   setCallCamera: (callId: string, on: boolean) => call<void>('set_call_camera', { callId, on }),
-  /** Changes a running call's microphone or speaker (`null`: the system default) and keeps the choice for the next calls. */
-  switchCallDevice: (callId: string, device: 'microphone' | 'speaker', name: string | null) =>
+  /** Changes a running call's microphone, speaker or camera (`null`: the default) and keeps the choice for the next calls. */
+  switchCallDevice: (callId: string, device: 'microphone' | 'speaker' | 'camera', name: string | null) =>
     call<void>('switch_call_device', { callId, device, name }),
   callStats: (callId: string) => call<CallStats | null>('call_stats', { callId }),
-  listAudioDevices: () => call<AudioDevices>('list_audio_devices'),
+  listDevices: () => call<DeviceList>('list_devices'),
   getSettings: () => call<Settings>('get_settings'),
   setSettings: (settings: Settings) => call<void>('set_settings', { settings }),
   videoTransportStats: () => call<VideoTransportStats>('video_transport_stats'),

@@ -66,8 +66,8 @@ export type CallEndReason = 'hangup' | 'cancelled' | 'rejected' | 'missed' | 'di
 /** STUN/TURN server, the browser's RTCIceServer shape. */
 export interface IceServer { urls: string[]; username: string; credential: string }
 /** The app's settings (settings.json in its data directory). */
-export interface Settings { iceServers: IceServer[]; microphone: string | null; speaker: string | null }
-export interface AudioDevices { inputs: string[]; outputs: string[] }
+export interface Settings { iceServers: IceServer[]; microphone: string | null; speaker: string | null; camera: string | null }
+export interface DeviceList { inputs: string[]; outputs: string[]; cameras: string[] }
 export interface CallStats {
   audioPacketsSent: number; audioPacketsReceived: number; audioPacketsConcealed: number; audioFramesPlayed: number;
   videoFramesSent: number; videoPacketsReceived: number; videoFramesReceived: number; videoFramesDecoded: number;

@@ -10,6 +10,10 @@ pub enum Error {
     /// No playback device could be opened. The UI says "no speaker found".
     #[error("no speaker found: {0}")]
     NoSpeaker(String),
+    /// No camera could be opened (none present, none offering a format read here, or it refused to
+    /// start). The app sends its test pattern and says so.
+    #[error("no camera found: {0}")]
+    NoCamera(String),
     /// WebRTC refused an operation (bad SDP, wrong signaling state, closed connection…).
     #[error("webrtc: {0}")]
     WebRtc(#[from] webrtc::error::Error),

@@ -12,7 +12,8 @@
 //!   for tests, the Opus send path and the receive path through a small jitter buffer
 //!   (`audio/jitter.rs`); [`audio::device`]: microphone and speaker through cpal.
 //! - [`video`]: the [`VideoSource`]/[`VideoSink`] traits, [`PatternSource`] (a synthetic camera
-//!   whose pictures carry their frame number) and the VP8 pipeline; [`video::vp8`]: libvpx.
+//!   whose pictures carry their frame number) and the VP8 pipeline; [`video::vp8`]: libvpx;
+//!   [`video::camera`]: the camera (V4L2 on Linux).
 //! - [`stats`]: counters of what went through; [`probe`]: pitch and candidate checks for tests.
 //!
 //! Threads: capture + encode run on one thread per medium (libvpx's encoder is not `Send`, a
@@ -33,6 +34,7 @@ pub use config::{CallConfig, IceServer};
 pub use error::{Error, Result};
 pub use peer::{CallEvent, CallMedia, CallPeer, CallState};
 pub use stats::CallStats;
+pub use video::camera::{Camera, list_cameras};
 pub use video::{PatternSource, VideoFrame, VideoSink, VideoSource, read_pattern_number};
 
 /// One encoded frame on its way from a capture thread to the RTP writer.

@@ -7,7 +7,7 @@ import {
   ringingCalls, shownCall,
 } from '../logic/calls';
 import { FrameMeter } from '../logic/video';
-import type { AudioDevices, ClientEvent, Conversation, Settings } from '../types';
+import type { DeviceList, ClientEvent, Conversation, Settings } from '../types';
 import { type FrameKind, onFrames } from '../video';
 
 /** How long an ended call (or a missed incoming one) stays on screen before its view closes. */
@@ -168,7 +168,7 @@ function CallScreen({ call, calls }: { call: CallView; calls: ReturnType<typeof 
       {call.callType === 'video' && !ended && (
         <div className="call-videos">
           <VideoView callId={call.callId} kind="remote" label={call.peerName} />
-          {call.cameraOn && <VideoView callId={call.callId} kind="local" label="You · test pattern (no camera support yet)" small />}
+          {call.cameraOn && <VideoView callId={call.callId} kind="local" label="You" small />}
         </div>
       )}
       {call.problems.length > 0 && (
@@ -251,16 +251,16 @@ function VideoView({ callId, kind, label, small }: { callId: string; kind: Frame
  * camera row only in a video call; once the call is active (`callId`) a change also switches the
  * call's device at once. */
 export function DeviceChoice({ inCall, callId, video }: { inCall?: boolean; callId?: string; video?: boolean }) {
-  const [devices, setDevices] = useState<AudioDevices | null>(null);
+  const [devices, setDevices] = useState<DeviceList | null>(null);
   const [settings, setSettings] = useState<Settings | null>(null);
   const [error, setError] = useState('');
   useEffect(() => {
-    backend.listAudioDevices().then(setDevices, () => setDevices({ inputs: [], outputs: [] }));
+    backend.listDevices().then(setDevices, () => setDevices({ inputs: [], outputs: [], cameras: [] }));
     backend.getSettings().then(setSettings);
   }, []);
   if (!settings) return null;
   const compact = inCall || callId !== undefined;
-  function choose(key: 'microphone' | 'speaker', name: string | null) {
+  function choose(key: 'microphone' | 'speaker' | 'camera', name: string | null) {
     const next = { ...settings!, [key]: name };
     // In an active call the backend opens the device, switches to it and saves the choice.
     const saved = callId ? backend.switchCallDevice(callId, key, name) : backend.setSettings(next);
@@ -269,11 +269,11 @@ export function DeviceChoice({ inCall, callId, video }: { inCall?: boolean; call
       setError('');
     }, (e) => setError(e.message));
   }
-  const select = (label: string, names: string[], value: string | null, key: 'microphone' | 'speaker') => (
+  const select = (label: string, names: string[], value: string | null, key: 'microphone' | 'speaker' | 'camera') => (
     <label className="device">
       {label}
       <select value={value ?? ''} onChange={(e) => choose(key, e.target.value || null)} data-testid={`choose-${key}`}>
-        <option value="">System default</option>
+        <option value="">{key === 'camera' ? 'First camera' : 'System default'}</option>
         {value && !names.includes(value) && <option value={value}>{value} (not found)</option>}
         {names.map((n) => <option key={n} value={n}>{n}</option>)}
       </select>
@@ -283,7 +283,9 @@ export function DeviceChoice({ inCall, callId, video }: { inCall?: boolean; call
     <div className={compact ? 'devices compact' : 'devices'} data-testid="device-choice">
       {select('Microphone', devices?.inputs ?? [], settings.microphone, 'microphone')}
       {select('Speaker', devices?.outputs ?? [], settings.speaker, 'speaker')}
-      {(!compact || video) && <div className="device">Camera <span className="hint-inline" data-testid="camera-source">Test pattern (no camera support yet)</span></div>}
+      {(!compact || video) && (devices && devices.cameras.length > 0
+        ? select('Camera', devices.cameras, settings.camera, 'camera')
+        : <div className="device">Camera <span className="hint-inline" data-testid="camera-source">{devices ? 'None found: a test pattern is sent' : '…'}</span></div>)}
       {devices && devices.inputs.length + devices.outputs.length === 0 && <small className="hint-inline">No sound devices found.</small>}
       {compact && !callId && <small className="hint-inline">Device changes apply when the call starts.</small>}
       {error && <small className="error" data-testid="device-error">{error}</small>}

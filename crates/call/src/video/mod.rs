@@ -5,6 +5,7 @@
 //! payloader). Receive: RTP packets are depacketized and reassembled into frames here, decoded on a
 //! thread of their own and handed to the [`VideoSink`].
 
+pub mod camera;
 pub mod vp8;
 
 use std::sync::Arc;
