@@ -115,6 +115,7 @@ mod tests {
             ice_servers: vec![server("stun:stun.example.org", "", "")],
             microphone: Some("vmic".into()),
             speaker: None,
+            camera: Some("Integrated Camera".into()),
         };
         store.set(chosen.clone()).unwrap();
         assert_eq!(SettingsStore::open(&dir).get(), chosen);

@@ -92,7 +92,7 @@ pub fn yuyv_to_i420(yuyv: &[u8], width: u32, height: u32, stride: u32) -> Result
     for crow in 0..ch {
         let (top, bottom) = (&yuyv[2 * crow * stride..], &yuyv[(2 * crow + 1) * stride..]);
         for x in 0..cw {
-            let avg = |i: usize| ((u16::from(top[4 * x + i]) + u16::from(bottom[4 * x + i]) + 1) / 2) as u8;
+            let avg = |i: usize| (u16::from(top[4 * x + i]) + u16::from(bottom[4 * x + i])).div_ceil(2) as u8;
             u_plane[crow * cw + x] = avg(1);
             v_plane[crow * cw + x] = avg(3);
         }
