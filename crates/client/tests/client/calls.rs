@@ -105,7 +105,7 @@ fn relayed_candidates(event: &ClientEvent) -> Option<String> {
 }
 
 #[tokio::test]
-async fn an_audio_call_carries_each_sides_tone_through_the_whole_pipeline() {
+async fn an_audio_call_carries_each_sides_tone_through_the_whole_pipeline_and_a_new_microphone() {
     let server = Server::start().await;
     let (mut alice, mut bob, conversation) = pair(&server, "tone").await;
     let (alice_devices, bob_devices) = (TestDevices::new(440.0), TestDevices::new(660.0));
@@ -142,6 +142,14 @@ async fn an_audio_call_carries_each_sides_tone_through_the_whole_pipeline() {
         eprintln!("{who} heard {heard:.2} Hz");
         assert!((heard - expected).abs() < 5.0, "{who} heard {heard} Hz, expected {expected}");
     }
+
+    // Alice picks another microphone during the call; no renegotiation, bob hears the new one.
+    alice.client.switch_call_microphone(&call_id, Some(Box::new(SineSource::new(880.0)))).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let samples = bob_devices.heard.samples();
+    let heard = dominant_frequency(&samples[samples.len() - SAMPLE_RATE as usize..], f64::from(SAMPLE_RATE));
+    assert!((heard - 880.0).abs() < 5.0, "after alice's switch bob heard {heard} Hz, expected 880");
+    assert!(matches!(alice.client.switch_call_microphone("no-such-call", None), Err(Error::NoSuchCall(_))));
 
     bob.client.end_call(&call_id).await.unwrap();
     assert_eq!(ended(&mut alice, &call_id).await, CallEndReason::Hangup);
