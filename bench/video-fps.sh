@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures the desktop app's video path with one app on the machine (bench/video-fps.mjs): builds
-# the release app, server and headless call peer, then runs the measurement under Xvfb (unless
-# DISPLAY is set), a private D-Bus session and PulseAudio (scripts/with-pulse.sh).
+# the release app, server and headless call peer, then runs the measurement on Xvfb (unless DISPLAY
+# is set) under PulseAudio (scripts/with-desktop-session.sh).
 #
 #   bench/video-fps.sh                 # release builds
 #   PROFILE=debug bench/video-fps.sh   # the debug builds the end-to-end suite uses
@@ -26,11 +26,4 @@ fi
 export CONFAB_SERVER_BIN="${CONFAB_SERVER_BIN:-$CARGO_TARGET_DIR/$PROFILE/confab-server}"
 export CONFAB_DESKTOP_BIN="${CONFAB_DESKTOP_BIN:-$CARGO_TARGET_DIR/$PROFILE/confab-desktop}"
 export VIDEO_PEER_BIN="${VIDEO_PEER_BIN:-$CARGO_TARGET_DIR/release/examples/video_peer}"
-if [ -z "${DISPLAY:-}" ]; then
-  export DISPLAY=:96
-  Xvfb "$DISPLAY" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
-  xvfb=$!
-  trap 'kill $xvfb 2>/dev/null || true' EXIT
-  sleep 1
-fi
-NO_AT_BRIDGE=1 dbus-run-session -- scripts/with-pulse.sh node bench/video-fps.mjs
+scripts/with-desktop-session.sh node bench/video-fps.mjs

@@ -54,15 +54,7 @@ echo "== JavaScript socket.io-client suite"
 npm run test:js
 
 echo "== desktop end-to-end"
-started_xvfb=
-if [ -z "${DISPLAY:-}" ]; then
-  export DISPLAY=:97
-  Xvfb "$DISPLAY" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
-  started_xvfb=$!
-  trap '[ -n "$started_xvfb" ] && kill "$started_xvfb" 2>/dev/null || true' EXIT
-  sleep 1
-fi
-# Under PulseAudio's virtual devices, so the call steps send and play real audio (without them the
-# calls still pass, showing "No microphone found").
-NO_AT_BRIDGE=1 dbus-run-session -- scripts/with-pulse.sh npm run test:e2e
+# On Xvfb, under PulseAudio's virtual devices, so the call steps send and play real audio (without
+# them the calls still pass, showing "No microphone found").
+scripts/with-desktop-session.sh npm run test:e2e
 echo "== all tests passed"
