@@ -37,12 +37,15 @@ pub fn default_server_url() -> String {
 /// On Linux, WebKitGTK composites the page with OpenGL. Without a GPU (virtual machines, remote
 /// desktops, Xvfb) that is Mesa's software rasterizer, and a video call's two pictures then cost the
 /// web process 1.2 cores; drawn without compositing they cost 0.2 (docs/performance.md, "Video to the
-/// webview"). A chat UI gains nothing visible from compositing, so it is off unless the user set
-/// `WEBKIT_DISABLE_COMPOSITING_MODE` (to `0` to keep it on).
+/// webview"). So when the machine has no GPU render node (`/dev/dri/renderD*`), compositing is
+/// turned off, unless the user set `WEBKIT_DISABLE_COMPOSITING_MODE` themselves (`0` keeps it on).
 #[cfg(target_os = "linux")]
-fn prefer_cpu_rendering() {
+fn prefer_cpu_rendering_without_gpu() {
     const VAR: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
-    if std::env::var_os(VAR).is_none() {
+    let has_gpu = std::fs::read_dir("/dev/dri")
+        .map(|nodes| nodes.flatten().any(|node| node.file_name().to_string_lossy().starts_with("renderD")))
+        .unwrap_or(false);
+    if !has_gpu && std::env::var_os(VAR).is_none() {
         // SAFETY: called first thing in `run`, before any thread of this process exists; WebKit
         // reads the variable in the web process it starts later, which inherits it.
         unsafe { std::env::set_var(VAR, "1") };
@@ -51,7 +54,7 @@ fn prefer_cpu_rendering() {
 
 pub fn run() {
     #[cfg(target_os = "linux")]
-    prefer_cpu_rendering();
+    prefer_cpu_rendering_without_gpu();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,confab_client=info".into()),
