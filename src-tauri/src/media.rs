@@ -257,6 +257,11 @@ pub struct AppDevices {
 }
 
 impl AppDevices {
+    /// `source`, with each picture also shown as the local preview of the call `tag` names.
+    fn previewed(&self, source: Box<dyn VideoSource>, tag: CallTag) -> Box<dyn VideoSource> {
+        Box::new(PreviewedSource { source, preview: Forwarder::new(Kind::Local, tag, self.video.clone()) })
+    }
+
     pub fn new(settings: Arc<SettingsStore>, video: Arc<VideoOut>) -> Self {
         AppDevices { settings, video, outgoing: Mutex::new(None) }
     }
@@ -298,10 +303,7 @@ impl MediaDevices for AppDevices {
                     Box::new(PatternSource::new(640, 480, 15))
                 }
             };
-            media.video_source = Some(Box::new(PreviewedSource {
-                source: camera,
-                preview: Forwarder::new(Kind::Local, tag.clone(), self.video.clone()),
-            }));
+            media.video_source = Some(self.previewed(camera, tag.clone()));
             media.video_sink = Some(Box::new(Forwarder::new(Kind::Remote, tag, self.video.clone())));
         }
         OpenedMedia { media, problems }
@@ -341,11 +343,7 @@ impl AppDevices {
             CallDevice::Microphone => CpalCapture::open(name).map(|d| OpenedDevice::Microphone(Box::new(d))),
             CallDevice::Speaker => CpalPlayback::open(name).map(|d| OpenedDevice::Speaker(Box::new(d))),
             CallDevice::Camera => Camera::open(name).map(|camera| {
-                let tag: CallTag = Arc::new(Mutex::new(call_id.to_owned()));
-                OpenedDevice::Camera(Box::new(PreviewedSource {
-                    source: Box::new(camera),
-                    preview: Forwarder::new(Kind::Local, tag, self.video.clone()),
-                }))
+                OpenedDevice::Camera(self.previewed(Box::new(camera), Arc::new(Mutex::new(call_id.to_owned()))))
             }),
         };
         opened.map_err(|e| unavailable(device, name, e))

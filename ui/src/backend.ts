@@ -5,7 +5,7 @@ import { Channel, convertFileSrc, invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
 import type {
-  DeviceList, CallStats, ClientEvent, Conversation, ConnectionState, ErrorBody, Friend, FriendRequests, Id, Message, Pending,
+  CallStats, ClientEvent, Conversation, ConnectionState, DeviceKind, DeviceList, ErrorBody, Friend, FriendRequests, Id, Message, Pending,
   SessionInfo, Settings, User, VideoTransportStats,
 } from './types';
 
@@ -70,7 +70,7 @@ export const backend = {
   setCallMuted: (callId: string, muted: boolean) => call<void>('set_call_muted', { callId, muted }),
   setCallCamera: (callId: string, on: boolean) => call<void>('set_call_camera', { callId, on }),
   /** Changes a running call's microphone, speaker or camera (`null`: the default) and keeps the choice for the next calls. */
-  switchCallDevice: (callId: string, device: 'microphone' | 'speaker' | 'camera', name: string | null) =>
+  switchCallDevice: (callId: string, device: DeviceKind, name: string | null) =>
     call<void>('switch_call_device', { callId, device, name }),
   callStats: (callId: string) => call<CallStats | null>('call_stats', { callId }),
   listDevices: () => call<DeviceList>('list_devices'),

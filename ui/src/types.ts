@@ -67,6 +67,8 @@ export type CallEndReason = 'hangup' | 'cancelled' | 'rejected' | 'missed' | 'di
 export interface IceServer { urls: string[]; username: string; credential: string }
 /** The app's settings (settings.json in its data directory). */
 export interface Settings { iceServers: IceServer[]; microphone: string | null; speaker: string | null; camera: string | null }
+/** A device a call uses, as the settings and `switchCallDevice` name it. */
+export type DeviceKind = 'microphone' | 'speaker' | 'camera';
 export interface DeviceList { inputs: string[]; outputs: string[]; cameras: string[] }
 export interface CallStats {
   audioPacketsSent: number; audioPacketsReceived: number; audioPacketsConcealed: number; audioFramesPlayed: number;

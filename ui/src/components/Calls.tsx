@@ -7,7 +7,7 @@ import {
   ringingCalls, shownCall,
 } from '../logic/calls';
 import { FrameMeter } from '../logic/video';
-import type { DeviceList, ClientEvent, Conversation, Settings } from '../types';
+import type { ClientEvent, Conversation, DeviceKind, DeviceList, Settings } from '../types';
 import { type FrameKind, onFrames } from '../video';
 
 /** How long an ended call (or a missed incoming one) stays on screen before its view closes. */
@@ -259,8 +259,7 @@ export function DeviceChoice({ inCall, callId, video }: { inCall?: boolean; call
     backend.getSettings().then(setSettings);
   }, []);
   if (!settings) return null;
-  const compact = inCall || callId !== undefined;
-  function choose(key: 'microphone' | 'speaker' | 'camera', name: string | null) {
+  function choose(key: DeviceKind, name: string | null) {
     const next = { ...settings!, [key]: name };
     // In an active call the backend opens the device, switches to it and saves the choice.
     const saved = callId ? backend.switchCallDevice(callId, key, name) : backend.setSettings(next);
@@ -269,7 +268,7 @@ export function DeviceChoice({ inCall, callId, video }: { inCall?: boolean; call
       setError('');
     }, (e) => setError(e.message));
   }
-  const select = (label: string, names: string[], value: string | null, key: 'microphone' | 'speaker' | 'camera') => (
+  const select = (label: string, names: string[], value: string | null, key: DeviceKind) => (
     <label className="device">
       {label}
       <select value={value ?? ''} onChange={(e) => choose(key, e.target.value || null)} data-testid={`choose-${key}`}>
@@ -280,14 +279,14 @@ export function DeviceChoice({ inCall, callId, video }: { inCall?: boolean; call
     </label>
   );
   return (
-    <div className={compact ? 'devices compact' : 'devices'} data-testid="device-choice">
+    <div className={inCall ? 'devices compact' : 'devices'} data-testid="device-choice">
       {select('Microphone', devices?.inputs ?? [], settings.microphone, 'microphone')}
       {select('Speaker', devices?.outputs ?? [], settings.speaker, 'speaker')}
-      {(!compact || video) && (devices && devices.cameras.length > 0
+      {(!inCall || video) && (devices && devices.cameras.length > 0
         ? select('Camera', devices.cameras, settings.camera, 'camera')
         : <div className="device">Camera <span className="hint-inline" data-testid="camera-source">{devices ? 'None found: a test pattern is sent' : '…'}</span></div>)}
       {devices && devices.inputs.length + devices.outputs.length === 0 && <small className="hint-inline">No sound devices found.</small>}
-      {compact && !callId && <small className="hint-inline">Device changes apply when the call starts.</small>}
+      {inCall && !callId && <small className="hint-inline">Device changes apply when the call starts.</small>}
       {error && <small className="error" data-testid="device-error">{error}</small>}
     </div>
   );
