@@ -103,7 +103,7 @@ pub fn mjpeg_to_i420(jpeg: &[u8]) -> Result<VideoFrame> {
 /// bytes apart) to I420: luma as is, chroma averaged over each pair of rows.
 pub fn yuyv_to_i420(yuyv: &[u8], width: u32, height: u32, stride: u32) -> Result<VideoFrame> {
     let (w, h, stride) = (width as usize, height as usize, stride as usize);
-    if w % 2 != 0 || h % 2 != 0 || stride < w * 2 || yuyv.len() < stride * (h - 1) + w * 2 {
+    if w == 0 || h == 0 || w % 2 != 0 || h % 2 != 0 || stride < w * 2 || yuyv.len() < stride * (h - 1) + w * 2 {
         return Err(Error::NoCamera(format!(
             "a {width}x{height} YUYV picture of {} bytes does not add up",
             yuyv.len()
@@ -294,6 +294,7 @@ mod tests {
     #[test]
     fn a_short_or_odd_picture_is_an_error_not_a_panic() {
         assert!(matches!(yuyv_to_i420(&[0; 100], 640, 480, 1280), Err(Error::NoCamera(_))));
+        assert!(matches!(yuyv_to_i420(&[], 640, 0, 1280), Err(Error::NoCamera(_))), "a zero height");
         assert!(matches!(yuyv_to_i420(&[0; 1280 * 480], 639, 480, 1280), Err(Error::NoCamera(_))));
     }
 
