@@ -8,23 +8,8 @@ import { FriendsPanel } from './components/FriendsPanel';
 import { Login } from './components/Login';
 import { SettingsPanel } from './components/Settings';
 import { Sidebar } from './components/Sidebar';
+import { useBackendEvents } from './hooks';
 import type { ClientEvent, ConnectionState, Conversation, Id, SessionInfo } from './types';
-
-/** Subscribes to the backend's events for the lifetime of a component. */
-export function useBackendEvents(handler: (event: ClientEvent) => void) {
-  useEffect(() => {
-    let stop: (() => void) | undefined;
-    let cancelled = false;
-    backend.onEvent(handler).then((unlisten) => {
-      if (cancelled) unlisten();
-      else stop = unlisten;
-    });
-    return () => {
-      cancelled = true;
-      stop?.();
-    };
-  }, [handler]);
-}
 
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 
-import { useBackendEvents } from '../App';
 import { backend } from '../backend';
+import { useBackendEvents } from '../hooks';
 import {
   type CallType, type CallView, type CallsState, OUTGOING, busy, callsReducer, endText, formatDuration, initialCalls,
   ringingCalls, shownCall,

@@ -1,7 +1,7 @@
 import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 
-import { useBackendEvents } from '../App';
 import { backend } from '../backend';
+import { useBackendEvents } from '../hooks';
 import { callRecordIcon, callRecordText } from '../logic/calls';
 import { groupTimeline } from '../logic/grouping';
 import { QUICK_EMOJI, reactionChips, toggleAction } from '../logic/reactions';

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 
-import { useBackendEvents } from '../App';
 import { backend } from '../backend';
+import { useBackendEvents } from '../hooks';
 import type { ClientEvent, Friend, FriendRequests, Id, User } from '../types';
 
 /** Search users, send/accept/decline requests, see friends and their presence, start a chat. */
