@@ -87,7 +87,7 @@ export function App() {
             <button className={panel === 'settings' ? 'active' : ''} onClick={() => setPanel('settings')} data-testid="tab-settings">Settings</button>
           </nav>
           {panel !== 'friends' ? (
-            <Sidebar conversations={conversations} me={session.user.id} openId={openId} onOpen={setOpenId} />
+            <Sidebar conversations={conversations} me={session.user.id} openId={openId} onOpen={setOpenId} connection={connection} />
           ) : (
             <FriendsPanel
               onChat={async (friendId) => openNew(await backend.createConversation([friendId]))}
@@ -98,7 +98,7 @@ export function App() {
         {panel === 'settings' ? (
           <SettingsPanel />
         ) : open ? (
-          <Chat key={open.id} conversation={open} me={session.user} calls={calls} />
+          <Chat key={open.id} conversation={open} me={session.user} calls={calls} connection={connection} />
         ) : (
           <section className="empty">Pick a conversation, or start one from Friends.</section>
         )}

@@ -4,10 +4,11 @@ import { backend } from '../backend';
 import { useBackendEvents } from '../hooks';
 import { callRecordIcon, callRecordText } from '../logic/calls';
 import { groupTimeline } from '../logic/grouping';
+import { presenceStale, presenceText, staleTitle } from '../logic/presence';
 import { QUICK_EMOJI, reactionChips, toggleAction } from '../logic/reactions';
 import { TypingTracker, typingText } from '../logic/typing';
 import { conversationName, formatTime } from '../names';
-import type { ClientEvent, Conversation, Message, Pending, User } from '../types';
+import type { ClientEvent, ConnectionState, Conversation, Message, Pending, User } from '../types';
 import { CallButtons, type CallControls } from './Calls';
 
 const PAGE = 50;
@@ -16,7 +17,9 @@ const TYPING_REPEAT_MS = 2000;
 /** "I stopped typing" after this long without a keystroke. */
 const TYPING_IDLE_MS = 3000;
 
-export function Chat({ conversation, me, calls }: { conversation: Conversation; me: User; calls: CallControls }) {
+export function Chat({ conversation, me, calls, connection }: {
+  conversation: Conversation; me: User; calls: CallControls; connection: ConnectionState;
+}) {
   const [messages, setMessages] = useState<Message[]>([]);
   const [pending, setPending] = useState<Pending[]>([]);
   const [hasOlder, setHasOlder] = useState(true);
@@ -122,10 +125,9 @@ export function Chat({ conversation, me, calls }: { conversation: Conversation; 
       <header className="chat-header">
         <div>
           <h2 data-testid="chat-title">{conversationName(conversation, me.id)}</h2>
-          <small data-testid="chat-presence">
-            {conversation.kind === 'direct'
-              ? others[0]?.online ? 'online' : 'offline'
-              : `${others.filter((m) => m.online).length + 1} of ${conversation.members.length} online`}
+          <small data-testid="chat-presence" className={presenceStale(connection) ? 'stale' : undefined}
+            title={presenceStale(connection) ? staleTitle(connection) : undefined}>
+            {presenceText(conversation, me.id, connection)}
           </small>
         </div>
         <div>
