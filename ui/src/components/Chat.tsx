@@ -1,9 +1,10 @@
-import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { type KeyboardEvent, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 
 import { backend } from '../backend';
 import { useBackendEvents } from '../hooks';
 import { callRecordIcon, callRecordText } from '../logic/calls';
 import { groupTimeline } from '../logic/grouping';
+import { fitInside, intersect } from '../logic/menu';
 import { presenceStale, presenceText, staleTitle } from '../logic/presence';
 import { QUICK_EMOJI, reactionChips, toggleAction } from '../logic/reactions';
 import { TypingTracker, typingText } from '../logic/typing';
@@ -189,6 +190,28 @@ function MessageView({ message, me, seen, onError }: {
   const [draft, setDraft] = useState(message.content ?? '');
   const mine = message.senderId === me.id;
   const act = (p: Promise<unknown>) => p.catch((e) => onError(e.message)).finally(() => setMenu(false));
+  const menuRef = useRef<HTMLDivElement>(null);
+  const menuButtonRef = useRef<HTMLButtonElement>(null);
+
+  // The menu opens below the ⋯ button, towards the middle of the list (rightwards from an incoming
+  // bubble, leftwards from mine: styles.css); if it is still cut off by the list or the window, it
+  // moves inside before it is painted.
+  useLayoutEffect(() => {
+    const el = menuRef.current;
+    const list = el?.closest<HTMLElement>('[data-testid="messages"]');
+    if (!el || !list || !menuButtonRef.current) return;
+    el.style.transform = '';
+    const outer = list.getBoundingClientRect();
+    const left = outer.left + list.clientLeft;
+    const top = outer.top + list.clientTop;
+    const inset = 4;
+    const bounds = intersect(
+      { left: left + inset, top: top + inset, right: left + list.clientWidth - inset, bottom: top + list.clientHeight - inset },
+      { left: inset, top: inset, right: window.innerWidth - inset, bottom: window.innerHeight - inset },
+    );
+    const { dx, dy } = fitInside(el.getBoundingClientRect(), bounds, menuButtonRef.current.getBoundingClientRect().top);
+    if (dx || dy) el.style.transform = `translate(${dx}px, ${dy}px)`;
+  }, [menu]);
 
   if (message.deletedAt) {
     return <div className="message deleted" data-testid="message" data-id={message.id} data-deleted="true">Message deleted</div>;
@@ -226,9 +249,9 @@ function MessageView({ message, me, seen, onError }: {
         {message.editedAt && <span className="edited" data-testid="edited"> · edited</span>}
         {seen && <span className="seen" data-testid="seen"> · Seen</span>}
       </span>
-      <button className="menu-button" onClick={() => setMenu(!menu)} data-testid="message-menu" aria-label="Message actions">⋯</button>
+      <button className="menu-button" ref={menuButtonRef} onClick={() => setMenu(!menu)} data-testid="message-menu" aria-label="Message actions">⋯</button>
       {menu && (
-        <div className="menu" data-testid="menu">
+        <div className="menu" ref={menuRef} data-testid="menu">
           <div className="emoji-picker">
             {QUICK_EMOJI.map((emoji) => {
               const { add } = toggleAction(message.reactions, emoji, me.id);
