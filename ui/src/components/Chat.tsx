@@ -3,6 +3,7 @@ import { type KeyboardEvent, useCallback, useEffect, useLayoutEffect, useMemo, u
 import { backend } from '../backend';
 import { useBackendEvents } from '../hooks';
 import { callRecordIcon, callRecordText } from '../logic/calls';
+import { humanError } from '../logic/errors';
 import { groupTimeline } from '../logic/grouping';
 import { fitInside, intersect } from '../logic/menu';
 import { presenceStale, presenceText, staleTitle } from '../logic/presence';
@@ -119,7 +120,7 @@ export function Chat({ conversation, me, calls, connection }: {
   const otherCursor = conversation.kind === 'direct' ? (others[0]?.lastReadSeq ?? 0) : 0;
   const myLastSent = [...messages].reverse().find((m) => m.senderId === me.id);
   const pins = messages.filter((m) => m.pinned);
-  const act = (p: Promise<unknown>) => p.catch((e) => setError(e.message));
+  const act = (p: Promise<unknown>) => p.catch((e) => setError(humanError(e, { action: 'chat' })));
 
   return (
     <section className="chat" data-testid="chat">
@@ -189,7 +190,7 @@ function MessageView({ message, me, seen, onError }: {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.content ?? '');
   const mine = message.senderId === me.id;
-  const act = (p: Promise<unknown>) => p.catch((e) => onError(e.message)).finally(() => setMenu(false));
+  const act = (p: Promise<unknown>) => p.catch((e) => onError(humanError(e, { action: 'chat' }))).finally(() => setMenu(false));
   const menuRef = useRef<HTMLDivElement>(null);
   const menuButtonRef = useRef<HTMLButtonElement>(null);
 
@@ -333,7 +334,7 @@ function Composer({ conversationId, onError, onSent }: {
     onSent();
     backend.sendMessage(conversationId, content).catch((err) => {
       setText(content);
-      onError(err.message);
+      onError(humanError(err, { action: 'chat' }));
     });
   }
 

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState } from 'react';
 
 import { backend } from '../backend';
 import { useBackendEvents } from '../hooks';
+import { humanError } from '../logic/errors';
 import type { ClientEvent, Friend, FriendRequests, Id, User } from '../types';
 
 /** Search users, send/accept/decline requests, see friends and their presence, start a chat. */
@@ -18,7 +19,7 @@ export function FriendsPanel({ onChat, onGroup }: {
   const [groupMembers, setGroupMembers] = useState<Set<Id>>(new Set());
 
   const refresh = useCallback(() => {
-    backend.friends().then(setFriends).catch((e) => setError(e.message));
+    backend.friends().then(setFriends).catch((e) => setError(humanError(e, { action: 'friends' })));
     backend.friendRequests().then(setRequests).catch(() => {});
   }, []);
   useEffect(refresh, [refresh]);
@@ -35,7 +36,7 @@ export function FriendsPanel({ onChat, onGroup }: {
     return () => clearTimeout(timer);
   }, [query]);
 
-  const act = (action: Promise<unknown>) => action.then(refresh).catch((e) => setError(e.message));
+  const act = (action: Promise<unknown>) => action.then(refresh).catch((e) => setError(humanError(e, { action: 'friends' })));
 
   return (
     <div className="friends" data-testid="friends-panel">

@@ -1,10 +1,12 @@
 import { type FormEvent, useEffect, useState } from 'react';
 
 import { backend } from '../backend';
+import { humanError } from '../logic/errors';
 
 export function Login({ onSignedIn }: { onSignedIn: () => void }) {
   const [mode, setMode] = useState<'login' | 'register'>('login');
-  const [serverUrl, setServerUrl] = useState('');
+  // null until the default address has arrived: the form is not shown half filled in.
+  const [serverUrl, setServerUrl] = useState<string | null>(null);
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [displayName, setDisplayName] = useState('');
@@ -12,11 +14,12 @@ export function Login({ onSignedIn }: { onSignedIn: () => void }) {
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
-    backend.defaultServerUrl().then(setServerUrl);
+    backend.defaultServerUrl().then(setServerUrl, () => setServerUrl(''));
   }, []);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    if (serverUrl === null) return;
     setBusy(true);
     setError('');
     try {
@@ -24,12 +27,13 @@ export function Login({ onSignedIn }: { onSignedIn: () => void }) {
       else await backend.login(serverUrl, username, password);
       onSignedIn();
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(humanError(err, { action: mode, serverUrl }));
     } finally {
       setBusy(false);
     }
   }
 
+  if (serverUrl === null) return <div className="splash">Confab</div>;
   return (
     <div className="login">
       <form onSubmit={submit} data-testid="login-form">
