@@ -7,7 +7,14 @@ cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 
 target_dir="${CARGO_TARGET_DIR:-target}"
-npm run build
+# The app embeds ui/dist, and a UI build rewrites it, which makes cargo rebuild the app: build the UI
+# only when a file it is built from is newer than the last build.
+if [ ! -f ui/dist/index.html ] || [ -n "$(find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json package.json package-lock.json \
+    -newer ui/dist/index.html -print -quit)" ]; then
+  npm run build
+else
+  echo "run: the UI is up to date (nothing under ui/ is newer than ui/dist)"
+fi
 cargo build --release --locked -p confab-server -p confab-desktop
 
 if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
