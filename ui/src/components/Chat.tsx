@@ -6,7 +6,7 @@ import { callRecordIcon, callRecordText } from '../logic/calls';
 import { humanError } from '../logic/errors';
 import { groupTimeline } from '../logic/grouping';
 import { fitInside, intersect } from '../logic/menu';
-import { presenceStale, presenceText, staleTitle } from '../logic/presence';
+import { STALE_TITLE, presenceStale, presenceText } from '../logic/presence';
 import { QUICK_EMOJI, reactionChips, toggleAction } from '../logic/reactions';
 import { TypingTracker, typingText } from '../logic/typing';
 import { conversationName, formatTime } from '../names';
@@ -128,7 +128,7 @@ export function Chat({ conversation, me, calls, connection }: {
         <div>
           <h2 data-testid="chat-title">{conversationName(conversation, me.id)}</h2>
           <small data-testid="chat-presence" className={presenceStale(connection) ? 'stale' : undefined}
-            title={presenceStale(connection) ? staleTitle(connection) : undefined}>
+            title={presenceStale(connection) ? STALE_TITLE : undefined}>
             {presenceText(conversation, me.id, connection)}
           </small>
         </div>

@@ -1,4 +1,4 @@
-import { groupCountText, presenceStale, staleTitle } from '../logic/presence';
+import { STALE_TITLE, groupCountText, presenceStale } from '../logic/presence';
 import { conversationName, preview } from '../names';
 import type { ConnectionState, Conversation, Id } from '../types';
 
@@ -8,7 +8,7 @@ export function Sidebar({ conversations, me, openId, onOpen, connection }: {
   conversations: Conversation[]; me: Id; openId: Id | null; onOpen: (id: Id) => void; connection: ConnectionState;
 }) {
   const stale = presenceStale(connection);
-  const title = stale ? staleTitle(connection) : undefined;
+  const title = stale ? STALE_TITLE : undefined;
   if (conversations.length === 0) return <p className="hint">No conversations yet. Add a friend to start one.</p>;
   return (
     <ul className="conversations" data-testid="conversations">

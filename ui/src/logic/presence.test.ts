@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { ConnectionState, Conversation, Member } from '../types';
-import { groupCountText, groupOnline, presenceStale, presenceText, staleTitle } from './presence';
+import { groupCountText, groupOnline, presenceStale, presenceText } from './presence';
 
 const member = (id: number, online: boolean): Member =>
   ({ id, username: `u${id}`, displayName: `U${id}`, online, lastReadSeq: 0 });
@@ -41,11 +41,9 @@ describe('presence text', () => {
     expect(presenceText(conversation('group', [member(1, true), member(2, true)]), 1, reconnecting)).toBe('2 of 2 online (last known)');
   });
 
-  it('is stale unless connected, with a tooltip saying why', () => {
+  it('is stale unless connected', () => {
     expect(presenceStale(connected)).toBe(false);
     expect(presenceStale(reconnecting)).toBe(true);
     expect(presenceStale({ state: 'connecting' })).toBe(true);
-    expect(staleTitle(reconnecting)).toBe('last known — reconnecting');
-    expect(staleTitle({ state: 'connecting' })).toBe('last known — connecting');
   });
 });

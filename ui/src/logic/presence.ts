@@ -14,10 +14,9 @@ export function presenceStale(connection: ConnectionState): boolean {
   return connection.state !== 'connected';
 }
 
-/** The tooltip of a stale presence dot or count. */
-export function staleTitle(connection: ConnectionState): string {
-  return `last known — ${connection.state === 'connecting' ? 'connecting' : 'reconnecting'}`;
-}
+/** The tooltip of stale presence. (The state alternates between connecting and reconnecting while
+ * the client retries: one text for both.) */
+export const STALE_TITLE = 'last known — reconnecting';
 
 /** The chat header's presence line: "online" / "offline" for a direct chat, "2 of 3 online" for a
  * group; "(last known)" after it while the connection is down. */
