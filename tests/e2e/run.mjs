@@ -130,9 +130,49 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     await shot(alice, 'chat');
   });
 
+  it('opens the menu of a short incoming message inside the list, and reacts from it', async () => {
+    // A short bubble from the other side sits at the left edge of the list: the menu opened
+    // leftwards from its right edge used to be cut off there, hiding the reactions.
+    await send(alice, 'ok');
+    const ok = await messageElement(bob, 'ok');
+    await ok.moveTo();
+    await (await ok.$('[data-testid="message-menu"]')).click();
+    await (await ok.$('[data-testid="menu"]')).waitForDisplayed({ timeout: WAIT });
+    const boxes = await bob.execute(() => {
+      const box = (r) => ({ left: r.left, top: r.top, right: r.right, bottom: r.bottom });
+      const list = document.querySelector('[data-testid="messages"]');
+      const outer = list.getBoundingClientRect();
+      const left = outer.left + list.clientLeft;
+      const top = outer.top + list.clientTop;
+      return {
+        menu: box(document.querySelector('[data-testid="message"][data-content="ok"] [data-testid="menu"]').getBoundingClientRect()),
+        // The list's visible inside (without its scroll bar), which clips the menu.
+        list: { left, top, right: left + list.clientWidth, bottom: top + list.clientHeight },
+        window: { left: 0, top: 0, right: window.innerWidth, bottom: window.innerHeight },
+      };
+    });
+    console.log(`menu of a short incoming message: ${JSON.stringify(boxes)}`);
+    for (const where of ['list', 'window']) {
+      const { menu } = boxes;
+      const bounds = boxes[where];
+      assert.ok(menu.right - menu.left > 0 && menu.bottom - menu.top > 0, 'the menu has a size');
+      assert.ok(menu.left >= bounds.left - 0.5 && menu.right <= bounds.right + 0.5 && menu.top >= bounds.top - 0.5 && menu.bottom <= bounds.bottom + 0.5,
+        `the menu ${JSON.stringify(menu)} lies inside the ${where} ${JSON.stringify(bounds)}`);
+    }
+    await (await ok.$('[data-testid="react-👍"]')).click();
+    await waitFor('the reaction on bob', async () => (await ok.$('[data-testid="chip"][data-emoji="👍"]')).isExisting());
+    const sent = await messageElement(alice, 'ok');
+    await waitFor('the reaction on alice', async () => (await sent.$('[data-testid="chip"][data-emoji="👍"]')).isExisting());
+  });
+
   it('keeps chatting across a server restart; a message written while it is down arrives after', async () => {
     await killServer();
     await waitFor('reconnecting banner', async () => (await (await el(alice, 'connection')).getAttribute('data-state')) === 'reconnecting');
+    // Presence is only the last known now, and says so.
+    const dot = await alice.$(`[data-testid^="conversation-"][data-name="${bobName}"] [data-testid="presence"]`);
+    await waitFor('the presence dot marked stale', async () => (await dot.getAttribute('class')).split(' ').includes('stale'));
+    assert.equal(await dot.getAttribute('title'), 'last known — reconnecting');
+    assert.match(await (await el(alice, 'chat-presence')).getText(), /^(online|offline) \(last known\)$/);
     await shot(alice, 'offline');
     await send(alice, 'written while the server was down');
     await waitFor('pending on alice', async () => (await texts(alice, '[data-testid="pending"]')).includes('written while the server was down'));
@@ -140,6 +180,8 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     await messageElement(bob, 'written while the server was down');
     await send(bob, 'back online');
     await messageElement(alice, 'back online');
+    await waitFor('fresh presence again', async () =>
+      !(await dot.getAttribute('class')).split(' ').includes('stale') && (await (await el(alice, 'chat-presence')).getText()) === 'online');
   });
 
   it('creates a group conversation that both see', async () => {
@@ -155,6 +197,15 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
       notifications().some((n) => n.summary === aliceName && n.body === 'welcome to the team'));
     await (await bob.$('[data-testid^="conversation-"][data-name="Team"]')).click();
     await messageElement(bob, 'welcome to the team');
+    // The header and the conversation list count the group's members online alike: both of them.
+    for (const app of [alice, bob]) {
+      await waitFor(`the same online count in the header and the list on ${app.appName}`, async () => {
+        const header = await (await el(app, 'chat-presence')).getText();
+        const list = await (await app.$('[data-testid^="conversation-"][data-name="Team"] [data-testid="group-online"]')).getText();
+        if (header !== '2 of 2 online' || list !== '2/2') throw new Error(`header "${header}", list "${list}"`);
+        return true;
+      });
+    }
   });
 
   it('calls: alice rings bob, bob accepts, both talk with a running timer, alice hangs up, both see the record', async () => {
