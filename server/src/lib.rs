@@ -7,8 +7,10 @@
 //! - [`socket`]: the Socket.IO namespace: handshake authentication and one dispatcher with a thin arm per event.
 //! - Domain modules, called by both of the above — one code path per operation:
 //!   [`accounts`] (register, login, tokens), [`friends`], [`conversations`], [`messages`]
-//!   (send, edit, delete, reactions, pins, read cursors, typing, history, sync), [`calls`] (signaling
-//!   and call state), [`presence`] (who is online).
+//!   (send, edit, delete, reactions, pins, read cursors, typing, history, sync; who may change a
+//!   message is one pure function, [`messages::rules::decide`]), [`calls`] (signaling and call
+//!   state), [`presence`] (who is online). The rules live here; the store only applies what they
+//!   decide, in the same transaction as the reads they decided on.
 //! - [`store`]: every SQL statement, behind [`store::Store`].
 //! - [`hub`]: delivery of events to users' devices through Socket.IO rooms; [`cluster`]: the Redis
 //!   driver that lets rooms span several nodes and survives Redis restarts.

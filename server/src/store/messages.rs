@@ -84,13 +84,32 @@ pub struct MessageChange {
     pub members: Vec<UserId>,
 }
 
-/// A change to apply to one message, checked and applied inside one transaction.
-pub enum Change<'a> {
+/// What the rules ([`crate::messages::rules::decide`]) answer to a change of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision<'a> {
+    /// The message is already so (a reaction already there, the same text): no `seq`, no event.
+    Unchanged,
+    /// Take the conversation's next `seq` and write this.
+    Apply(Write<'a>),
+}
+
+/// A write to one message, stamped with the change's `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write<'a> {
+    /// New text, marked edited.
     Edit(&'a str),
+    /// Erased to a tombstone: text, call record, reactions and pin go.
     Delete,
-    AddReaction(&'a str),
-    RemoveReaction(&'a str),
-    Pin(bool),
+    AddReaction {
+        user_id: UserId,
+        emoji: &'a str,
+    },
+    RemoveReaction {
+        user_id: UserId,
+        emoji: &'a str,
+    },
+    /// Pinned by this user, or (`None`) unpinned.
+    Pin(Option<UserId>),
 }
 
 impl Store {
@@ -225,12 +244,13 @@ impl Store {
         Ok(SendOutcome { message, created: false, members })
     }
 
-    /// Applies a change on behalf of `user_id`, enforcing who may do what.
-    pub async fn change_message(
+    /// Changes a message: loads it and its conversation's members, asks `decide` (the rules, see
+    /// [`crate::messages::rules`]) what to do, and writes that — all in one transaction, so the
+    /// decision holds for the state it was made on. `not_found` if there is no such message.
+    pub async fn change_message<'a>(
         &self,
         message_id: MessageId,
-        user_id: UserId,
-        change: Change<'_>,
+        decide: impl FnOnce(&Message, &[UserId]) -> Result<Decision<'a>>,
     ) -> Result<MessageChange> {
         let mut tx = self.write().await?;
         let message = load_message(&mut tx, message_id).await.map_err(|e| match e {
@@ -238,28 +258,14 @@ impl Store {
             e => e,
         })?;
         let members = member_ids(&mut tx, message.conversation_id).await?;
-        if !members.contains(&user_id) {
-            return Err(Error::not_found("message"));
-        }
-        let deleted = message.deleted_at.is_some();
-        let own = message.sender_id == user_id;
-        let conversation_id = message.conversation_id;
+        let write = match decide(&message, &members)? {
+            Decision::Unchanged => return Ok(MessageChange { message, seq: None, members }),
+            Decision::Apply(write) => write,
+        };
+        let seq = next_seq(&mut tx, message.conversation_id, false).await?;
         let now = now_ms();
-        let unchanged = |message| Ok(MessageChange { message, seq: None, members: members.clone() });
-
-        // Each arm checks permission, returns early when nothing would change, else takes a seq and applies.
-        let seq = match change {
-            Change::Edit(content) => {
-                if !own {
-                    return Err(Error::forbidden("only the sender can edit a message"));
-                }
-                if deleted || message.kind != MessageType::Text {
-                    return Err(Error::forbidden("this message cannot be edited"));
-                }
-                if message.content.as_deref() == Some(content) {
-                    return unchanged(message);
-                }
-                let seq = next_seq(&mut tx, conversation_id, false).await?;
+        match write {
+            Write::Edit(content) => {
                 sqlx::query("UPDATE messages SET content = $2, edited_at = $3, updated_seq = $4 WHERE id = $1")
                     .bind(message_id)
                     .bind(content)
@@ -267,16 +273,8 @@ impl Store {
                     .bind(seq)
                     .execute(&mut *tx)
                     .await?;
-                seq
             }
-            Change::Delete => {
-                if !own {
-                    return Err(Error::forbidden("only the sender can delete a message"));
-                }
-                if deleted {
-                    return unchanged(message);
-                }
-                let seq = next_seq(&mut tx, conversation_id, false).await?;
+            Write::Delete => {
                 // Erase, not hide: the text, its reactions and its pin go; the row stays as a tombstone
                 // so that seq order and replies keep their place.
                 sqlx::query(
@@ -289,24 +287,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("DELETE FROM reactions WHERE message_id = $1").bind(message_id).execute(&mut *tx).await?;
-                seq
             }
-            Change::AddReaction(emoji) => {
-                if deleted {
-                    return Err(Error::forbidden("this message was deleted"));
-                }
-                if message.reactions.get(emoji).is_some_and(|users| users.contains(&user_id)) {
-                    return unchanged(message);
-                }
-                if !message.reactions.contains_key(emoji)
-                    && message.reactions.len() >= confab_protocol::limits::MAX_REACTIONS_PER_MESSAGE
-                {
-                    return Err(Error::refused(
-                        confab_protocol::ErrorCode::TooLarge,
-                        "too many different reactions on this message",
-                    ));
-                }
-                let seq = next_seq(&mut tx, conversation_id, false).await?;
+            Write::AddReaction { user_id, emoji } => {
                 sqlx::query("INSERT INTO reactions (message_id, user_id, emoji, added_seq) VALUES ($1, $2, $3, $4)")
                     .bind(message_id)
                     .bind(user_id)
@@ -315,13 +297,8 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 touch(&mut tx, message_id, seq).await?;
-                seq
             }
-            Change::RemoveReaction(emoji) => {
-                if !message.reactions.get(emoji).is_some_and(|users| users.contains(&user_id)) {
-                    return unchanged(message);
-                }
-                let seq = next_seq(&mut tx, conversation_id, false).await?;
+            Write::RemoveReaction { user_id, emoji } => {
                 sqlx::query("DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3")
                     .bind(message_id)
                     .bind(user_id)
@@ -329,17 +306,9 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 touch(&mut tx, message_id, seq).await?;
-                seq
             }
-            Change::Pin(pinned) => {
-                if deleted {
-                    return Err(Error::forbidden("this message was deleted"));
-                }
-                if message.pinned == pinned {
-                    return unchanged(message);
-                }
-                let seq = next_seq(&mut tx, conversation_id, false).await?;
-                let (at, by) = if pinned { (Some(now), Some(user_id)) } else { (None, None) };
+            Write::Pin(by) => {
+                let at = by.map(|_| now);
                 sqlx::query("UPDATE messages SET pinned_at = $2, pinned_by = $3, updated_seq = $4 WHERE id = $1")
                     .bind(message_id)
                     .bind(at)
@@ -347,9 +316,8 @@ impl Store {
                     .bind(seq)
                     .execute(&mut *tx)
                     .await?;
-                seq
             }
-        };
+        }
         let message = load_message(&mut tx, message_id).await?;
         tx.commit().await?;
         Ok(MessageChange { message, seq: Some(seq), members })

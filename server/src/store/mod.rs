@@ -15,7 +15,7 @@ mod writer;
 
 pub use accounts::TokenOwner;
 pub use friends::RequestOutcome;
-pub use messages::{Change, MessageChange, SendOutcome};
+pub use messages::{Decision, MessageChange, SendOutcome, Write};
 
 use std::path::Path;
 

@@ -1,5 +1,8 @@
 //! Messages and everything done to them. The socket events and the REST fallback both call these
-//! functions: one code path for storing, checking and broadcasting.
+//! functions: one code path for storing, checking and broadcasting. Who may change a message, and
+//! when a change changes nothing, is decided in [`rules`].
+
+pub mod rules;
 
 use confab_protocol::notifications::{
     ConversationChanges, MessageDeleted, MessageEdited, MessagePinned, MessagesRead, ReactionChanged, SyncPage, Typing,
@@ -12,7 +15,8 @@ use crate::AppState;
 use crate::accounts::AuthUser;
 use crate::error::{Error, Result};
 use crate::ratelimit::{Bucket, Key};
-use crate::store::{Change, MessageChange};
+use crate::store::MessageChange;
+use rules::Change;
 
 /// Where a request came from: the sending socket does not get its own event back (it has the ack);
 /// the sender's other devices do.
@@ -45,8 +49,10 @@ pub async fn send(state: &AppState, me: &AuthUser, origin: Origin, request: Send
     Ok((outcome.message, outcome.created))
 }
 
+/// Applies a change if [`rules::decide`] allows it, in one transaction with the state it decided on.
 async fn change(state: &AppState, me: &AuthUser, message_id: i64, change: Change<'_>) -> Result<MessageChange> {
-    state.store.change_message(message_id, me.user.id, change).await
+    let user_id = me.user.id;
+    state.store.change_message(message_id, |message, members| rules::decide(message, members, user_id, change)).await
 }
 
 pub async fn edit(state: &AppState, me: &AuthUser, origin: Origin, request: requests::EditMessage) -> Result<Message> {
