@@ -23,7 +23,7 @@ npm run build   # the desktop binary embeds ui/dist
 # The cluster test needs a Redis (each test uses a channel prefix of its own). CI requires it;
 # elsewhere it is skipped, loudly, when none answers.
 if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-  export CONFAB_TEST_REDIS="redis://127.0.0.1:6379/?protocol=resp3"
+  export CONFAB_TEST_REDIS="redis://127.0.0.1:6379"
 elif [ -n "${CONFAB_REQUIRE_SERVICES:-}" ]; then
   echo "no Redis at 127.0.0.1:6379" >&2
   exit 1

@@ -5,6 +5,9 @@
 //! runs on redis's `ConnectionManager`, which reconnects with backoff and resubscribes to every channel
 //! after a reconnect, so a node rejoins the cluster by itself once Redis is back. Messages published
 //! while Redis was away are lost; clients catch up through `sync`.
+//!
+//! The driver receives its messages as RESP3 pushes, so every connection speaks RESP3
+//! ([`connection_info`]), whatever the `--redis-url` says.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,11 +15,25 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, FromRedisValue, PushInfo, PushKind};
+use redis::{AsyncCommands, ConnectionInfo, FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::mpsc;
 
 type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
+
+/// The connection settings of a Redis URL, on RESP3. The redis crate speaks RESP2 unless the URL
+/// says `?protocol=resp3`, and on RESP2 it refuses the driver's push sender ("Can only pass push
+/// sender to a connection using RESP3"): so a plain `redis://host:6379` is upgraded, and so is an
+/// explicit `?protocol=resp2`, which could not work. Address, database and credentials stay as written.
+pub fn connection_info(url: &str) -> redis::RedisResult<ConnectionInfo> {
+    let info = url.into_connection_info()?;
+    if info.redis_settings().protocol().supports_resp3() {
+        return Ok(info);
+    }
+    tracing::info!("Redis: using RESP3, which the Socket.IO adapter needs (the URL did not ask for it)");
+    let settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+    Ok(info.set_redis_settings(settings))
+}
 
 /// A [`Driver`] that survives Redis restarts.
 #[derive(Clone)]
@@ -119,5 +136,98 @@ impl Driver for ReconnectingDriver {
         let mut conn = self.conn.clone();
         let (_, count): (String, u16) = redis::cmd("PUBSUB").arg("NUMSUB").arg(chan).query_async(&mut conn).await?;
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redis::ConnectionAddr;
+
+    use super::*;
+
+    /// What a connection is made of, to compare.
+    #[derive(Debug, PartialEq)]
+    struct Parts {
+        /// Host and port, if TCP.
+        tcp: Option<(String, u16)>,
+        db: i64,
+        username: Option<String>,
+        password: Option<String>,
+        protocol: ProtocolVersion,
+    }
+
+    fn parts(url: &str) -> Parts {
+        let info = connection_info(url).unwrap();
+        let redis = info.redis_settings();
+        Parts {
+            tcp: match info.addr() {
+                ConnectionAddr::Tcp(host, port) => Some((host.clone(), *port)),
+                _ => None,
+            },
+            db: redis.db(),
+            username: redis.username().map(Into::into),
+            password: redis.password().map(Into::into),
+            protocol: redis.protocol(),
+        }
+    }
+
+    /// RESP3 to `host:port`, database 0, no credentials.
+    fn resp3(host: &str, port: u16) -> Parts {
+        Parts {
+            tcp: Some((host.to_owned(), port)),
+            db: 0,
+            username: None,
+            password: None,
+            protocol: ProtocolVersion::RESP3,
+        }
+    }
+
+    #[test]
+    fn a_plain_url_gets_resp3() {
+        assert_eq!(parts("redis://127.0.0.1:6379"), resp3("127.0.0.1", 6379));
+        assert_eq!(parts("redis://redis.internal"), resp3("redis.internal", 6379));
+    }
+
+    #[test]
+    fn a_url_that_asks_for_resp3_keeps_it_and_one_that_asks_for_resp2_is_upgraded() {
+        for url in ["redis://127.0.0.1:6379/?protocol=resp3", "redis://127.0.0.1:6379/?protocol=3"] {
+            assert_eq!(parts(url), resp3("127.0.0.1", 6379), "{url}");
+        }
+        for url in ["redis://127.0.0.1:6379/?protocol=resp2", "redis://127.0.0.1:6379/?protocol=2"] {
+            assert_eq!(parts(url), resp3("127.0.0.1", 6379), "{url}");
+        }
+    }
+
+    #[test]
+    fn database_and_credentials_stay_as_written() {
+        assert_eq!(
+            parts("redis://:s%40cret@redis.internal:6380/2"),
+            Parts { db: 2, password: Some("s@cret".into()), ..resp3("redis.internal", 6380) }
+        );
+        assert_eq!(
+            parts("redis://confab:secret@10.0.0.7:6379/3?protocol=resp3"),
+            Parts {
+                db: 3,
+                username: Some("confab".into()),
+                password: Some("secret".into()),
+                ..resp3("10.0.0.7", 6379)
+            }
+        );
+        let socket = connection_info("redis+unix:///run/redis.sock?db=4&pass=secret").unwrap();
+        assert!(matches!(socket.addr(), ConnectionAddr::Unix(path) if path.to_str() == Some("/run/redis.sock")));
+        assert_eq!(
+            parts("redis+unix:///run/redis.sock?db=4&pass=secret"),
+            Parts { tcp: None, db: 4, password: Some("secret".into()), ..resp3("", 0) }
+        );
+    }
+
+    #[test]
+    fn what_redis_cannot_parse_is_still_an_error() {
+        // This build has no TLS for Redis: `rediss://` is refused as before, not silently downgraded.
+        let tls = connection_info("rediss://redis.internal:6380/1").unwrap_err();
+        assert!(tls.to_string().contains("TLS"), "{tls}");
+        for url in ["http://127.0.0.1:6379", "redis://127.0.0.1:6379/x", "redis://127.0.0.1/?protocol=4", "nonsense"] {
+            assert!(connection_info(url).is_err(), "{url}");
+        }
     }
 }

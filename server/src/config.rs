@@ -21,8 +21,9 @@ pub struct Config {
     /// defaults to SQLite at `<data-dir>/confab.db`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Redis URL (RESP3, e.g. `redis://127.0.0.1:6379/?protocol=resp3`): Socket.IO rooms then span
-    /// every node on the same Redis and prefix.
+    /// Redis URL (`redis://[:password@]host:port[/db]`, e.g. `redis://127.0.0.1:6379`): Socket.IO rooms
+    /// then span every node on the same Redis and prefix. The server speaks RESP3 whatever the URL says
+    /// (Redis 6 or newer).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
     /// Prefix of the Redis channels, so that several deployments (or tests) can share one Redis.

@@ -113,7 +113,8 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
         Some(url) => {
             use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
             let unusable = |e: &dyn std::fmt::Display| Error::Config(format!("Redis at {url}: {e}"));
-            let client = redis::Client::open(url.as_str()).map_err(|e| unusable(&e))?;
+            let info = cluster::connection_info(&url).map_err(|e| unusable(&e))?;
+            let client = redis::Client::open(info).map_err(|e| unusable(&e))?;
             let driver = cluster::ReconnectingDriver::connect(&client).await.map_err(|e| unusable(&e))?;
             let adapter_config = RedisAdapterConfig::new().with_prefix(config.redis_prefix.clone());
             let adapter = RedisAdapterCtr::new_with_driver(driver, adapter_config);

@@ -43,7 +43,7 @@ async fn two_nodes_writing_one_conversation_keep_seq_gapless() {
     second.kill().await;
 }
 
-/// The Redis the cluster tests use (`CONFAB_TEST_REDIS`, e.g. `redis://127.0.0.1:6379/?protocol=resp3`),
+/// The Redis the cluster tests use (`CONFAB_TEST_REDIS`, e.g. `redis://127.0.0.1:6379`),
 /// and a channel prefix of this test's own. `scripts/test.sh` sets it when a Redis answers; CI requires it.
 fn test_redis() -> Option<(String, String)> {
     let url = std::env::var("CONFAB_TEST_REDIS").ok().filter(|u| !u.is_empty())?;
@@ -134,7 +134,8 @@ async fn every_change_crosses_the_nodes() {
     second.kill().await;
 }
 
-/// A Redis of this test's own (so that stopping it disturbs no other test), on a fixed free port.
+/// A Redis of this test's own (so that stopping it disturbs no other test), on a fixed free port. Its
+/// URL asks for RESP2, which the server upgrades: the adapter works only on RESP3.
 struct PrivateRedis {
     port: u16,
     url: String,
@@ -144,7 +145,7 @@ struct PrivateRedis {
 impl PrivateRedis {
     async fn start() -> PrivateRedis {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut redis = PrivateRedis { port, url: format!("redis://127.0.0.1:{port}/?protocol=resp3"), child: None };
+        let mut redis = PrivateRedis { port, url: format!("redis://127.0.0.1:{port}/?protocol=resp2"), child: None };
         redis.restart().await;
         redis
     }
