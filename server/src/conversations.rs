@@ -2,7 +2,8 @@
 
 use confab_protocol::notifications::ConversationCreated;
 use confab_protocol::requests::NewConversation;
-use confab_protocol::{Conversation, ConversationId, events, limits, validate};
+use confab_protocol::rest::OneConversation;
+use confab_protocol::{Conversation, ConversationId, limits, validate};
 
 use crate::AppState;
 use crate::accounts::AuthUser;
@@ -64,8 +65,8 @@ pub async fn create(state: &AppState, me: &AuthUser, request: NewConversation) -
     if created {
         let member_ids: Vec<_> = conversation.members.iter().map(|m| m.user.id).collect();
         // Each member's own view differs only in unreadCount/lastReadSeq, which are 0 for a new one.
-        let event = ConversationCreated { conversation: conversation.clone() };
-        state.hub.to_users(&member_ids, None, events::CONVERSATION_CREATED, &event).await;
+        let event = ConversationCreated(OneConversation { conversation: conversation.clone() });
+        state.hub.to_users(&member_ids, None, &event).await;
     }
     Ok((conversation, created))
 }

@@ -106,7 +106,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 pub fn error_response(body: ErrorBody) -> Response {
     let status = status_of(body.code);
     let retry_after = body.retry_after_ms.map(|ms| ms.div_ceil(1000).max(1));
-    let mut response = (status, axum::Json(serde_json::json!({ "error": body }))).into_response();
+    let mut response = (status, axum::Json(confab_protocol::rest::ErrorEnvelope { error: body })).into_response();
     if let Some(secs) = retry_after
         && let Ok(value) = HeaderValue::from_str(&secs.to_string())
     {

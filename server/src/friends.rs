@@ -1,8 +1,8 @@
 //! Friends: requests, acceptance, removal — each change also reaches both users live.
 
-use confab_protocol::notifications::{FriendAdded, FriendRemoved, FriendRequestRemoved};
+use confab_protocol::notifications::{FriendAdded, FriendRemoved, FriendRequestRemoved, FriendRequestSent};
 use confab_protocol::requests::NewFriendRequest;
-use confab_protocol::{Friend, FriendRequest, FriendRequests, User, UserId, events};
+use confab_protocol::{Friend, FriendRequest, FriendRequests, User, UserId};
 
 use crate::AppState;
 use crate::accounts::AuthUser;
@@ -37,8 +37,8 @@ async fn as_friend(state: &AppState, user: &User) -> Result<Friend> {
 /// Tells both users they are now friends, each seeing the other.
 async fn announce_friendship(state: &AppState, a: &User, b: &User) -> Result<()> {
     let (fa, fb) = (as_friend(state, a).await?, as_friend(state, b).await?);
-    state.hub.to_users(&[a.id], None, events::FRIEND_ADDED, &FriendAdded { friend: fb }).await;
-    state.hub.to_users(&[b.id], None, events::FRIEND_ADDED, &FriendAdded { friend: fa }).await;
+    state.hub.to_users(&[a.id], None, &FriendAdded { friend: fb }).await;
+    state.hub.to_users(&[b.id], None, &FriendAdded { friend: fa }).await;
     Ok(())
 }
 
@@ -50,19 +50,12 @@ pub async fn request(state: &AppState, me: &AuthUser, body: NewFriendRequest) ->
     }
     match state.store.request_friend(me.user.id, other.id).await? {
         RequestOutcome::Requested(request) => {
-            state.hub.to_users(&[me.user.id, other.id], None, events::FRIEND_REQUEST, &request).await;
-            Ok(Requested::Pending(request))
+            let sent = FriendRequestSent(request);
+            state.hub.to_users(&[me.user.id, other.id], None, &sent).await;
+            Ok(Requested::Pending(sent.0))
         }
         RequestOutcome::Accepted(request) => {
-            state
-                .hub
-                .to_users(
-                    &[me.user.id, other.id],
-                    None,
-                    events::FRIEND_REQUEST_REMOVED,
-                    &FriendRequestRemoved { id: request.id },
-                )
-                .await;
+            state.hub.to_users(&[me.user.id, other.id], None, &FriendRequestRemoved { id: request.id }).await;
             announce_friendship(state, &me.user, &other).await?;
             Ok(Requested::Friends(as_friend(state, &other).await?))
         }
@@ -82,7 +75,7 @@ pub async fn accept(state: &AppState, me: &AuthUser, request_id: i64) -> Result<
 pub async fn decline(state: &AppState, me: &AuthUser, request_id: i64) -> Result<()> {
     let request = state.store.remove_request(request_id, me.user.id).await?;
     let removed = FriendRequestRemoved { id: request.id };
-    state.hub.to_users(&[request.from.id, request.to.id], None, events::FRIEND_REQUEST_REMOVED, &removed).await;
+    state.hub.to_users(&[request.from.id, request.to.id], None, &removed).await;
     Ok(())
 }
 
@@ -90,7 +83,7 @@ pub async fn remove(state: &AppState, me: &AuthUser, other: UserId) -> Result<()
     if !state.store.remove_friend(me.user.id, other).await? {
         return Err(Error::not_found("friend"));
     }
-    state.hub.to_users(&[me.user.id], None, events::FRIEND_REMOVED, &FriendRemoved { user_id: other }).await;
-    state.hub.to_users(&[other], None, events::FRIEND_REMOVED, &FriendRemoved { user_id: me.user.id }).await;
+    state.hub.to_users(&[me.user.id], None, &FriendRemoved { user_id: other }).await;
+    state.hub.to_users(&[other], None, &FriendRemoved { user_id: me.user.id }).await;
     Ok(())
 }

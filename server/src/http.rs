@@ -10,11 +10,15 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use confab_protocol::notifications::{FriendAdded, MessageAck};
 use confab_protocol::requests::{Login, NewConversation, NewFriendRequest, PostMessage, Register, SendMessage};
+use confab_protocol::rest::{
+    Conversations, FriendRequestCreated, FriendRequested, Friends, Health, Me, MessagePage, OneConversation, Pins,
+    Users,
+};
 use confab_protocol::{ConversationId, ErrorCode, UserId, limits};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use crate::accounts::{self, AuthUser};
 use crate::error::{Error, Result};
@@ -141,8 +145,8 @@ async fn logout(State(state): State<AppState>, me: AuthUser) -> Result<StatusCod
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(me: AuthUser) -> Json<serde_json::Value> {
-    Json(json!({ "user": me.user }))
+async fn me(me: AuthUser) -> Json<Me> {
+    Json(Me { user: me.user })
 }
 
 #[derive(Deserialize)]
@@ -154,7 +158,7 @@ async fn search_users(
     State(state): State<AppState>,
     me: AuthUser,
     QueryArgs(q): QueryArgs<Search>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Users>> {
     let prefix = q.search.trim().to_lowercase();
     let valid = !prefix.is_empty()
         && prefix.len() <= limits::MAX_USERNAME_LEN
@@ -163,11 +167,11 @@ async fn search_users(
         return Err(Error::invalid("search must be 1–32 characters of a-z, 0-9, '_', '.', '-'"));
     }
     let users = state.store.search_users(&prefix, me.user.id, limits::MAX_SEARCH_RESULTS).await?;
-    Ok(Json(json!({ "users": users })))
+    Ok(Json(Users { users }))
 }
 
-async fn list_friends(State(state): State<AppState>, me: AuthUser) -> Result<Json<serde_json::Value>> {
-    Ok(Json(json!({ "friends": friends::list(&state, &me).await? })))
+async fn list_friends(State(state): State<AppState>, me: AuthUser) -> Result<Json<Friends>> {
+    Ok(Json(Friends { friends: friends::list(&state, &me).await? }))
 }
 
 async fn request_friend(
@@ -177,9 +181,9 @@ async fn request_friend(
 ) -> Result<Response> {
     Ok(match friends::request(&state, &me, body).await? {
         friends::Requested::Pending(request) => {
-            (StatusCode::CREATED, Json(json!({ "request": request }))).into_response()
+            (StatusCode::CREATED, Json(FriendRequested::Pending(FriendRequestCreated { request }))).into_response()
         }
-        friends::Requested::Friends(friend) => Json(json!({ "friend": friend })).into_response(),
+        friends::Requested::Friends(friend) => Json(FriendRequested::Friends(FriendAdded { friend })).into_response(),
     })
 }
 
@@ -191,8 +195,8 @@ async fn accept_friend(
     State(state): State<AppState>,
     me: AuthUser,
     PathId(id): PathId<i64>,
-) -> Result<Json<serde_json::Value>> {
-    Ok(Json(json!({ "friend": friends::accept(&state, &me, id).await? })))
+) -> Result<Json<FriendAdded>> {
+    Ok(Json(FriendAdded { friend: friends::accept(&state, &me, id).await? }))
 }
 
 async fn decline_friend(State(state): State<AppState>, me: AuthUser, PathId(id): PathId<i64>) -> Result<StatusCode> {
@@ -209,8 +213,8 @@ async fn remove_friend(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_conversations(State(state): State<AppState>, me: AuthUser) -> Result<Json<serde_json::Value>> {
-    Ok(Json(json!({ "conversations": conversations::list(&state, &me).await? })))
+async fn list_conversations(State(state): State<AppState>, me: AuthUser) -> Result<Json<Conversations>> {
+    Ok(Json(Conversations { conversations: conversations::list(&state, &me).await? }))
 }
 
 async fn create_conversation(
@@ -220,15 +224,15 @@ async fn create_conversation(
 ) -> Result<Response> {
     let (conversation, created) = conversations::create(&state, &me, body).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({ "conversation": conversation }))).into_response())
+    Ok((status, Json(OneConversation { conversation })).into_response())
 }
 
 async fn get_conversation(
     State(state): State<AppState>,
     me: AuthUser,
     PathId(id): PathId<ConversationId>,
-) -> Result<Json<serde_json::Value>> {
-    Ok(Json(json!({ "conversation": conversations::get(&state, &me, id).await? })))
+) -> Result<Json<OneConversation>> {
+    Ok(Json(OneConversation { conversation: conversations::get(&state, &me, id).await? }))
 }
 
 #[derive(Deserialize)]
@@ -243,9 +247,9 @@ async fn history(
     me: AuthUser,
     PathId(id): PathId<ConversationId>,
     QueryArgs(page): QueryArgs<Page>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<MessagePage>> {
     let (messages, has_more) = messages::history(&state, &me, id, page.before, page.after, page.limit).await?;
-    Ok(Json(json!({ "messages": messages, "hasMore": has_more })))
+    Ok(Json(MessagePage { messages, has_more }))
 }
 
 async fn post_message(
@@ -263,22 +267,18 @@ async fn post_message(
     };
     let (message, created) = messages::send(&state, &me, None, request).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({ "message": message }))).into_response())
+    Ok((status, Json(MessageAck { message })).into_response())
 }
 
-async fn pins(
-    State(state): State<AppState>,
-    me: AuthUser,
-    PathId(id): PathId<ConversationId>,
-) -> Result<Json<serde_json::Value>> {
-    Ok(Json(json!({ "messages": messages::pins(&state, &me, id).await? })))
+async fn pins(State(state): State<AppState>, me: AuthUser, PathId(id): PathId<ConversationId>) -> Result<Json<Pins>> {
+    Ok(Json(Pins { messages: messages::pins(&state, &me, id).await? }))
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
     if state.store.ping().await {
-        Json(json!({ "status": "ok" })).into_response()
+        Json(Health { status: "ok".into() }).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable" }))).into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "database unavailable".into() })).into_response()
     }
 }
 

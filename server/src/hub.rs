@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use confab_protocol::UserId;
+use confab_protocol::{Push, UserId};
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -127,30 +127,24 @@ impl Hub {
     }
 
     /// Emits to every device of `users`, except the socket `except` (the sender's own device).
-    pub async fn to_users<T: Serialize + ?Sized>(&self, users: &[UserId], except: Option<Sid>, event: &str, data: &T) {
+    pub async fn to_users<P: Push>(&self, users: &[UserId], except: Option<Sid>, data: &P) {
         let rooms = users.iter().copied().map(user_room).collect();
-        self.emit(rooms, except.map(|sid| vec![sid.to_string()]).unwrap_or_default(), event, data).await;
+        self.emit(rooms, except.map(|sid| vec![sid.to_string()]).unwrap_or_default(), P::EVENT, data).await;
     }
 
     /// Emits to one socket (by sid), wherever it is connected.
-    pub async fn to_socket<T: Serialize + ?Sized>(&self, sid: Sid, event: &str, data: &T) {
-        self.emit(vec![sid.to_string()], Vec::new(), event, data).await;
+    pub async fn to_socket<P: Push>(&self, sid: Sid, data: &P) {
+        self.emit(vec![sid.to_string()], Vec::new(), P::EVENT, data).await;
     }
 
     /// Emits to rooms given by name (a user room, or sids as rooms).
-    pub async fn to_rooms<T: Serialize + ?Sized>(&self, rooms: Vec<String>, event: &str, data: &T) {
-        self.emit(rooms, Vec::new(), event, data).await;
+    pub async fn to_rooms<P: Push>(&self, rooms: Vec<String>, data: &P) {
+        self.emit(rooms, Vec::new(), P::EVENT, data).await;
     }
 
     /// Emits to all devices of a user except the given sockets.
-    pub async fn to_user_except<T: Serialize + ?Sized>(
-        &self,
-        user: UserId,
-        except: Vec<String>,
-        event: &str,
-        data: &T,
-    ) {
-        self.emit(vec![user_room(user)], except, event, data).await;
+    pub async fn to_user_except<P: Push>(&self, user: UserId, except: Vec<String>, data: &P) {
+        self.emit(vec![user_room(user)], except, P::EVENT, data).await;
     }
 
     /// Disconnects every socket opened with a token (after logout), on every node.

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use confab_protocol::notifications::{UserOffline, UserOnline};
-use confab_protocol::{User, UserId, events};
+use confab_protocol::{User, UserId};
 use socketioxide::socket::Sid;
 
 use crate::AppState;
@@ -232,7 +232,7 @@ pub async fn socket_connected(state: &AppState, user: &User, sid: Sid) -> Vec<Us
     let contacts = contacts(state, user.id).await;
     if first {
         let event = UserOnline { user_id: user.id, username: user.username.clone() };
-        state.hub.to_users(&contacts, None, events::USER_ONLINE, &event).await;
+        state.hub.to_users(&contacts, None, &event).await;
     }
     contacts
 }
@@ -263,7 +263,7 @@ async fn announce_offline(state: &AppState, user_id: UserId) {
         tracing::warn!(error = %e, "storing last seen failed");
     }
     let contacts = contacts(state, user_id).await;
-    state.hub.to_users(&contacts, None, events::USER_OFFLINE, &UserOffline { user_id, last_seen }).await;
+    state.hub.to_users(&contacts, None, &UserOffline { user_id, last_seen }).await;
 }
 
 /// Drops sockets that ended without a disconnect handler (a transport closing while the handshake

@@ -7,9 +7,13 @@ use std::future::Future;
 use std::time::Instant;
 
 use confab_protocol::notifications::{CallStarted, MessageAck, OnlineUsers, ReadCursor, TypingAck};
-use confab_protocol::{Ack, UserId, error::Empty, events};
+use confab_protocol::requests::{
+    AcceptCall, AddReaction, DeleteMessage, EditMessage, EndCall, IceCandidate, InitiateCall, MarkRead, PinMessage,
+    RejectCall, RemoveReaction, RenegotiateCall, SendMessage, Sync, UserTyping,
+};
+use confab_protocol::{Ack, Request, UserId, error::Empty};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, Extension, SocketRef, TryData};
@@ -88,7 +92,7 @@ struct Contacts(Vec<UserId>);
 /// After `connect` reached the client: who is online among its contacts.
 async fn on_connect<A: Adapter>(state: AppState, s: SocketRef<A>, Contacts(contacts): Contacts) {
     let online = OnlineUsers { user_ids: presence::online_among(&state, &contacts).await };
-    s.emit(events::ONLINE_USERS, &online).ok();
+    s.emit(<OnlineUsers as confab_protocol::Push>::EVENT, &online).ok();
 }
 
 async fn on_disconnect<A: Adapter>(state: AppState, s: SocketRef<A>, me: AuthUser) {
@@ -120,97 +124,94 @@ fn register_handlers<A: Adapter>(s: &SocketRef<A>, state: &AppState) {
 
 type Payload = Result<serde_json::Value, socketioxide::ParserError>;
 
-/// Runs the handler of `event` and acks its result.
+/// Runs the handler of `event` and acks its result. Each arm names the request type; its event name,
+/// payload and ack type come from that type's declaration in `confab_protocol::events`.
 async fn dispatch<A: Adapter>(st: &AppState, me: AuthUser, sid: Sid, ack: AckSender<A>, event: &str, data: Payload) {
+    let me = &me;
     match event {
-        events::SEND_MESSAGE => {
-            answer(st, ack, events::SEND_MESSAGE, data, |req| async move {
-                messages::send(st, &me, Some(sid), req).await.map(|(message, _)| MessageAck { message })
+        SendMessage::EVENT => {
+            answer(st, ack, data, |req: SendMessage| async move {
+                messages::send(st, me, Some(sid), req).await.map(|(message, _)| MessageAck { message })
             })
             .await
         }
-        events::USER_TYPING => {
-            answer(st, ack, events::USER_TYPING, data, |req| async move {
-                messages::typing(st, &me, req).await.map(|delivered| TypingAck { dropped: !delivered })
+        UserTyping::EVENT => {
+            answer(st, ack, data, |req: UserTyping| async move {
+                messages::typing(st, me, req).await.map(|delivered| TypingAck { dropped: !delivered })
             })
             .await
         }
-        events::ADD_REACTION => {
-            answer(st, ack, events::ADD_REACTION, data, |req| async move {
-                messages::react(st, &me, Some(sid), req, true).await.map(|message| MessageAck { message })
+        AddReaction::EVENT => {
+            answer(st, ack, data, |req: AddReaction| async move {
+                messages::react(st, me, Some(sid), req.0, true).await.map(|message| MessageAck { message })
             })
             .await
         }
-        events::REMOVE_REACTION => {
-            answer(st, ack, events::REMOVE_REACTION, data, |req| async move {
-                messages::react(st, &me, Some(sid), req, false).await.map(|message| MessageAck { message })
+        RemoveReaction::EVENT => {
+            answer(st, ack, data, |req: RemoveReaction| async move {
+                messages::react(st, me, Some(sid), req.0, false).await.map(|message| MessageAck { message })
             })
             .await
         }
-        events::DELETE_MESSAGE => {
-            answer(st, ack, events::DELETE_MESSAGE, data, |req| async move {
-                messages::delete(st, &me, Some(sid), req).await.map(|message| MessageAck { message })
+        DeleteMessage::EVENT => {
+            answer(st, ack, data, |req: DeleteMessage| async move {
+                messages::delete(st, me, Some(sid), req).await.map(|message| MessageAck { message })
             })
             .await
         }
-        events::EDIT_MESSAGE => {
-            answer(st, ack, events::EDIT_MESSAGE, data, |req| async move {
-                messages::edit(st, &me, Some(sid), req).await.map(|message| MessageAck { message })
+        EditMessage::EVENT => {
+            answer(st, ack, data, |req: EditMessage| async move {
+                messages::edit(st, me, Some(sid), req).await.map(|message| MessageAck { message })
             })
             .await
         }
-        events::PIN_MESSAGE => {
-            answer(st, ack, events::PIN_MESSAGE, data, |req| async move {
-                messages::pin(st, &me, Some(sid), req).await.map(|message| MessageAck { message })
+        PinMessage::EVENT => {
+            answer(st, ack, data, |req: PinMessage| async move {
+                messages::pin(st, me, Some(sid), req).await.map(|message| MessageAck { message })
             })
             .await
         }
-        events::MARK_READ => {
-            answer(st, ack, events::MARK_READ, data, |req| async move {
-                messages::mark_read(st, &me, Some(sid), req).await.map(|seq| ReadCursor { seq })
+        MarkRead::EVENT => {
+            answer(st, ack, data, |req: MarkRead| async move {
+                messages::mark_read(st, me, Some(sid), req).await.map(|seq| ReadCursor { seq })
             })
             .await
         }
-        events::SYNC => {
-            answer(st, ack, events::SYNC, data, |req| async move { messages::sync(st, &me, req).await }).await
-        }
-        events::INITIATE_CALL => {
-            answer(st, ack, events::INITIATE_CALL, data, |req| async move {
-                calls::initiate(st, &me, sid, req).await.map(|call_id| CallStarted { call_id })
+        Sync::EVENT => answer(st, ack, data, |req: Sync| async move { messages::sync(st, me, req).await }).await,
+        InitiateCall::EVENT => {
+            answer(st, ack, data, |req: InitiateCall| async move {
+                calls::initiate(st, me, sid, req).await.map(|call_id| CallStarted { call_id })
             })
             .await
         }
-        events::ACCEPT_CALL => {
-            answer(st, ack, events::ACCEPT_CALL, data, |req| async move {
-                calls::accept(st, &me, sid, req).await.map(|()| Empty {})
-            })
-            .await
-        }
-        events::REJECT_CALL => {
-            answer(st, ack, events::REJECT_CALL, data, |req| async move {
-                calls::reject(st, &me, req).await.map(|()| Empty {})
-            })
-            .await
-        }
-        events::END_CALL => {
+        AcceptCall::EVENT => {
             answer(
                 st,
                 ack,
-                events::END_CALL,
                 data,
-                |req| async move { calls::end(st, &me, req).await.map(|()| Empty {}) },
+                |req: AcceptCall| async move { calls::accept(st, me, sid, req).await.map(|()| Empty {}) },
             )
             .await
         }
-        events::ICE_CANDIDATE => {
-            answer(st, ack, events::ICE_CANDIDATE, data, |req| async move {
-                calls::relay_ice(st, &me, req).await.map(|()| Empty {})
-            })
+        RejectCall::EVENT => {
+            answer(st, ack, data, |req: RejectCall| async move { calls::reject(st, me, req).await.map(|()| Empty {}) })
+                .await
+        }
+        EndCall::EVENT => {
+            answer(st, ack, data, |req: EndCall| async move { calls::end(st, me, req).await.map(|()| Empty {}) }).await
+        }
+        IceCandidate::EVENT => {
+            answer(
+                st,
+                ack,
+                data,
+                |req: IceCandidate| async move { calls::relay_ice(st, me, req).await.map(|()| Empty {}) },
+            )
             .await
         }
-        events::RENEGOTIATE_CALL => {
-            answer(st, ack, events::RENEGOTIATE_CALL, data, |req| async move {
-                calls::renegotiate(st, &me, sid, req).await.map(|()| Empty {})
+        RenegotiateCall::EVENT => {
+            answer(st, ack, data, |req: RenegotiateCall| async move {
+                calls::renegotiate(st, me, sid, req).await.map(|()| Empty {})
             })
             .await
         }
@@ -222,24 +223,23 @@ async fn dispatch<A: Adapter>(st: &AppState, me: AuthUser, sid: Sid, ack: AckSen
     }
 }
 
-/// Parses the payload, runs `handler` and always acks.
-async fn answer<A, T, R, F, Fut>(state: &AppState, ack: AckSender<A>, event: &'static str, data: Payload, handler: F)
+/// Parses the payload as `R`, runs `handler` and always acks with `R`'s ack type.
+async fn answer<A, R, F, Fut>(state: &AppState, ack: AckSender<A>, data: Payload, handler: F)
 where
     A: Adapter,
-    T: DeserializeOwned,
-    R: Serialize,
-    F: FnOnce(T) -> Fut,
-    Fut: Future<Output = Result<R>>,
+    R: Request,
+    F: FnOnce(R) -> Fut,
+    Fut: Future<Output = Result<R::Ack>>,
 {
     let started = Instant::now();
-    let result = match parse::<T>(event, data) {
+    let result = match parse::<R>(R::EVENT, data) {
         Ok(data) => handler(data).await,
         Err(e) => Err(e),
     };
-    let reply: Ack<R> = result.map_err(|e| e.body()).into();
+    let reply: Ack<R::Ack> = result.map_err(|e| e.body()).into();
     // Fails only if the client asked for no ack or is gone; nothing to do then.
     ack.send(&reply).ok();
-    state.metrics.observe_event(event, started.elapsed());
+    state.metrics.observe_event(R::EVENT, started.elapsed());
 }
 
 /// Every payload is one JSON object: serde would otherwise also accept a struct written as an array.

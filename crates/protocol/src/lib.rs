@@ -1,10 +1,13 @@
 //! Confab's wire protocol, shared by the server and the clients.
 //!
 //! # Layout
-//! - [`events`]: every Socket.IO event name, as constants (the seed's names are the public protocol).
+//! - [`events`]: every Socket.IO event, declared once: its name (the seed's names are the public
+//!   protocol), its request and ack types ([`events::Request`]) or its push type ([`events::Push`]).
 //! - [`model`]: the objects the server hands out (users, conversations, messages, calls).
 //! - [`requests`]: what clients send (socket payloads and REST bodies).
-//! - [`notifications`]: what the server pushes over the socket.
+//! - [`notifications`]: what the server pushes over the socket, and what acks carry.
+//! - [`rest`]: the REST answers' envelopes (`{user}`, `{messages, hasMore}`, `{error}` …).
+//! - [`time`]: ids and clocks both sides make the same way.
 //! - [`error`]: the error codes and the `{success:false, error:{code,message}}` shape.
 //! - [`limits`] and [`validate`]: the size limits and the checks both sides apply to user input.
 //! - [`backoff`]: how long a client waits before reconnecting (the desktop client and the load
@@ -21,7 +24,32 @@ pub mod limits;
 pub mod model;
 pub mod notifications;
 pub mod requests;
+pub mod rest;
+pub mod time;
 pub mod validate;
+
+pub use events::{Push, Request, ServerEvent};
+
+/// A one-field payload that serializes exactly as its field: an event that shares its shape with
+/// another (`addReaction`/`removeReaction`) or with a model (`messageReceived` is a `Message`) still
+/// gets a type of its own, so that each type names exactly one event.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! newtype {
+    ($($(#[$doc:meta])* $name:ident($inner:ty);)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub $inner);
+
+        impl std::ops::Deref for $name {
+            type Target = $inner;
+            fn deref(&self) -> &$inner {
+                &self.0
+            }
+        }
+    )*};
+}
 
 pub use error::{Ack, ErrorBody, ErrorCode};
 pub use model::*;

@@ -2,7 +2,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CallType, Conversation, ConversationId, Friend, Message, MessageId, Millis, Seq, UserId};
+use crate::{CallType, ConversationId, Friend, FriendRequest, Message, MessageId, Millis, Seq, UserId};
+
+crate::newtype! {
+    /// `messageReceived`: a new message, to every device of every member but the sending socket.
+    MessageReceived(Message);
+    /// `reactionAdded`.
+    ReactionAdded(ReactionChanged);
+    /// `reactionRemoved`.
+    ReactionRemoved(ReactionChanged);
+    /// `friendRequest`: a new pending request, to both users.
+    FriendRequestSent(FriendRequest);
+}
 
 /// `userTyping`, to the other members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,7 +25,7 @@ pub struct Typing {
     pub is_typing: bool,
 }
 
-/// `reactionAdded` / `reactionRemoved`.
+/// The payload of `reactionAdded` and `reactionRemoved`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReactionChanged {
@@ -178,11 +189,9 @@ pub struct FriendRemoved {
     pub user_id: UserId,
 }
 
-/// `conversationCreated`: to every member of a new conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConversationCreated {
-    pub conversation: Conversation,
+crate::newtype! {
+    /// `conversationCreated`: `{conversation}`, to every member of a new conversation.
+    ConversationCreated(crate::rest::OneConversation);
 }
 
 // ---- ack payloads (flattened next to `success: true`) ----

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{CallType, ConversationId, MessageId, MessageType, Seq, UserId};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendMessage {
     pub conversation_id: ConversationId,
@@ -23,56 +23,63 @@ pub struct SendMessage {
 }
 
 /// REST body of `POST /api/messages/conversations/:id/messages`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PostMessage {
     pub content: String,
     pub client_msg_id: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserTyping {
     pub conversation_id: ConversationId,
     pub is_typing: bool,
 }
 
-/// `addReaction` and `removeReaction`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The payload of `addReaction` and `removeReaction`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reaction {
     pub message_id: MessageId,
     pub emoji: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+crate::newtype! {
+    /// `addReaction`.
+    AddReaction(Reaction);
+    /// `removeReaction`.
+    RemoveReaction(Reaction);
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteMessage {
     pub message_id: MessageId,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EditMessage {
     pub message_id: MessageId,
     pub content: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PinMessage {
     pub message_id: MessageId,
     pub pinned: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MarkRead {
     pub conversation_id: ConversationId,
     pub seq: Seq,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Sync {
     /// Conversation id → the newest `seq` the client has. Conversations left out count from 0.
@@ -82,7 +89,7 @@ pub struct Sync {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InitiateCall {
     pub conversation_id: ConversationId,
@@ -91,7 +98,7 @@ pub struct InitiateCall {
     pub sdp: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AcceptCall {
     pub call_id: String,
@@ -99,7 +106,7 @@ pub struct AcceptCall {
     pub sdp: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectCall {
     pub call_id: String,
@@ -115,7 +122,7 @@ pub enum SdpKind {
     Answer,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RenegotiateCall {
     pub call_id: String,
@@ -124,13 +131,13 @@ pub struct RenegotiateCall {
     pub sdp: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EndCall {
     pub call_id: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IceCandidate {
     pub call_id: String,
@@ -138,7 +145,7 @@ pub struct IceCandidate {
     pub candidate: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Register {
     pub username: String,
@@ -147,20 +154,20 @@ pub struct Register {
     pub display_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Login {
     pub username: String,
     pub password: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewFriendRequest {
     pub username: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewConversation {
     /// The other members (the caller is added). One id and no title → a direct conversation.

@@ -15,12 +15,10 @@ use std::time::Duration;
 
 use confab_protocol::notifications::{
     CallAccepted, CallEndReason, CallEnded, CallRejected, CallRenegotiated, IceCandidateRelayed, IncomingCall,
+    MessageReceived,
 };
 use confab_protocol::requests::{AcceptCall, EndCall, IceCandidate, InitiateCall, RejectCall, RenegotiateCall};
-use confab_protocol::{
-    CallOutcome, CallRecord, CallType, ConversationKind, ErrorCode, MessageType, events, limits, validate,
-};
-use rand::RngCore;
+use confab_protocol::{CallOutcome, CallRecord, CallType, ConversationKind, ErrorCode, MessageType, limits, validate};
 use socketioxide::socket::Sid;
 
 pub use table::{Call, CallTable, Inserted, Party, SharedCalls, Versioned};
@@ -65,12 +63,6 @@ impl Calls {
     }
 }
 
-fn new_call_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn call_not_found() -> Error {
     Error::not_found("call")
 }
@@ -93,7 +85,7 @@ pub async fn initiate(state: &AppState, me: &AuthUser, sid: Sid, request: Initia
         .map(|m| m.user.id)
         .find(|&id| id != me.user.id)
         .ok_or_else(|| Error::invalid("nobody to call in this conversation"))?;
-    let call_id = new_call_id();
+    let call_id = confab_protocol::time::random_id();
     let call = Call {
         conversation_id: request.conversation_id,
         call_type: request.call_type,
@@ -120,7 +112,7 @@ pub async fn initiate(state: &AppState, me: &AuthUser, sid: Sid, request: Initia
         call_type: request.call_type,
         sdp: request.sdp,
     };
-    state.hub.to_users(&[callee], None, events::INCOMING_CALL, &incoming).await;
+    state.hub.to_users(&[callee], None, &incoming).await;
 
     // The ring timer runs on this node; if the node dies, the caller's lease ends the call instead.
     let timeout = Duration::from_millis(state.config.call_ring_timeout_ms);
@@ -153,9 +145,9 @@ pub async fn accept(state: &AppState, me: &AuthUser, sid: Sid, request: AcceptCa
     };
     state.calls.join_here(&request.call_id, sid, Party::Callee);
     let accepted = CallAccepted { call_id: request.call_id.clone(), sdp: request.sdp };
-    state.hub.to_rooms(vec![call.caller_sid], events::CALL_ACCEPTED, &accepted).await;
+    state.hub.to_rooms(vec![call.caller_sid], &accepted).await;
     let elsewhere = CallEnded { call_id: request.call_id, reason: CallEndReason::AnsweredElsewhere, duration_ms: 0 };
-    state.hub.to_user_except(me.user.id, vec![sid.to_string()], events::CALL_ENDED, &elsewhere).await;
+    state.hub.to_user_except(me.user.id, vec![sid.to_string()], &elsewhere).await;
     Ok(())
 }
 
@@ -171,7 +163,7 @@ pub async fn reject(state: &AppState, me: &AuthUser, request: RejectCall) -> Res
         })
         .await?;
     let rejected = CallRejected { call_id: request.call_id.clone(), reason };
-    state.hub.to_rooms(vec![call.caller_sid.clone()], events::CALL_REJECTED, &rejected).await;
+    state.hub.to_rooms(vec![call.caller_sid.clone()], &rejected).await;
     finish(state, &request.call_id, call, CallEndReason::Rejected, CallOutcome::Rejected).await;
     Ok(())
 }
@@ -186,7 +178,7 @@ pub async fn end(state: &AppState, me: &AuthUser, request: EndCall) -> Result<()
         // The callee ending a ringing call declines it.
         (false, false) => {
             let rejected = CallRejected { call_id: request.call_id.clone(), reason: None };
-            state.hub.to_rooms(vec![call.caller_sid.clone()], events::CALL_REJECTED, &rejected).await;
+            state.hub.to_rooms(vec![call.caller_sid.clone()], &rejected).await;
             (CallEndReason::Rejected, CallOutcome::Rejected)
         }
     };
@@ -206,7 +198,7 @@ pub async fn relay_ice(state: &AppState, me: &AuthUser, request: IceCandidate) -
     let target = if call.caller.id == me.user.id { callee_room(&call) } else { call.caller_sid };
     let relayed =
         IceCandidateRelayed { call_id: request.call_id, from_user_id: me.user.id, candidate: request.candidate };
-    state.hub.to_rooms(vec![target], events::ICE_CANDIDATE, &relayed).await;
+    state.hub.to_rooms(vec![target], &relayed).await;
     Ok(())
 }
 
@@ -230,7 +222,7 @@ pub async fn renegotiate(state: &AppState, me: &AuthUser, sid: Sid, request: Ren
     };
     let relayed =
         CallRenegotiated { call_id: request.call_id, from_user_id: me.user.id, kind: request.kind, sdp: request.sdp };
-    state.hub.to_rooms(vec![target], events::RENEGOTIATE_CALL, &relayed).await;
+    state.hub.to_rooms(vec![target], &relayed).await;
     Ok(())
 }
 
@@ -296,7 +288,7 @@ pub async fn heartbeat(state: &AppState) {
 /// Tells every device involved that the call ended, and records it in the conversation.
 async fn finish(state: &AppState, call_id: &str, call: Call, reason: CallEndReason, outcome: CallOutcome) {
     let ended = CallEnded { call_id: call_id.to_owned(), reason, duration_ms: call.duration_ms() };
-    state.hub.to_rooms(vec![call.caller_sid.clone(), callee_room(&call)], events::CALL_ENDED, &ended).await;
+    state.hub.to_rooms(vec![call.caller_sid.clone(), callee_room(&call)], &ended).await;
     record(state, call_id, &call, outcome).await;
 }
 
@@ -326,7 +318,7 @@ async fn record(state: &AppState, call_id: &str, call: &Call, outcome: CallOutco
     match stored {
         Ok(outcome) => {
             state.metrics.messages_stored.inc();
-            state.hub.to_users(&outcome.members, None, events::MESSAGE_RECEIVED, &outcome.message).await;
+            state.hub.to_users(&outcome.members, None, &MessageReceived(outcome.message)).await;
         }
         Err(e) => tracing::error!(error = %e, call_id, "recording a call failed"),
     }

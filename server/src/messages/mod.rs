@@ -5,10 +5,11 @@
 pub mod rules;
 
 use confab_protocol::notifications::{
-    ConversationChanges, MessageDeleted, MessageEdited, MessagePinned, MessagesRead, ReactionChanged, SyncPage, Typing,
+    ConversationChanges, MessageDeleted, MessageEdited, MessagePinned, MessageReceived, MessagesRead, ReactionAdded,
+    ReactionChanged, ReactionRemoved, SyncPage, Typing,
 };
 use confab_protocol::requests::{self, SendMessage};
-use confab_protocol::{ConversationId, Message, MessageType, Seq, events, limits, validate};
+use confab_protocol::{ConversationId, Message, MessageType, Seq, limits, validate};
 use socketioxide::socket::Sid;
 
 use crate::AppState;
@@ -42,11 +43,13 @@ pub async fn send(state: &AppState, me: &AuthUser, origin: Origin, request: Send
             None,
         )
         .await?;
-    if outcome.created {
-        state.metrics.messages_stored.inc();
-        state.hub.to_users(&outcome.members, origin, events::MESSAGE_RECEIVED, &outcome.message).await;
+    if !outcome.created {
+        return Ok((outcome.message, false));
     }
-    Ok((outcome.message, outcome.created))
+    state.metrics.messages_stored.inc();
+    let received = MessageReceived(outcome.message);
+    state.hub.to_users(&outcome.members, origin, &received).await;
+    Ok((received.0, true))
 }
 
 /// Applies a change if [`rules::decide`] allows it, in one transaction with the state it decided on.
@@ -72,7 +75,7 @@ pub async fn edit(state: &AppState, me: &AuthUser, origin: Origin, request: requ
             content: content.clone(),
             edited_at,
         };
-        state.hub.to_users(&changed.members, origin, events::MESSAGE_EDITED, &event).await;
+        state.hub.to_users(&changed.members, origin, &event).await;
     }
     Ok(changed.message)
 }
@@ -95,7 +98,7 @@ pub async fn delete(
             seq,
             deleted_at,
         };
-        state.hub.to_users(&changed.members, origin, events::MESSAGE_DELETED, &event).await;
+        state.hub.to_users(&changed.members, origin, &event).await;
     }
     Ok(changed.message)
 }
@@ -119,8 +122,11 @@ pub async fn react(
             user_id: me.user.id,
             emoji: request.emoji,
         };
-        let name = if add { events::REACTION_ADDED } else { events::REACTION_REMOVED };
-        state.hub.to_users(&changed.members, origin, name, &event).await;
+        if add {
+            state.hub.to_users(&changed.members, origin, &ReactionAdded(event)).await;
+        } else {
+            state.hub.to_users(&changed.members, origin, &ReactionRemoved(event)).await;
+        }
     }
     Ok(changed.message)
 }
@@ -136,7 +142,7 @@ pub async fn pin(state: &AppState, me: &AuthUser, origin: Origin, request: reque
             pinned: request.pinned,
             pinned_by: me.user.id,
         };
-        state.hub.to_users(&changed.members, origin, events::MESSAGE_PINNED, &event).await;
+        state.hub.to_users(&changed.members, origin, &event).await;
     }
     Ok(changed.message)
 }
@@ -148,7 +154,7 @@ pub async fn mark_read(state: &AppState, me: &AuthUser, origin: Origin, request:
     if moved {
         let members = state.store.member_ids(request.conversation_id).await?;
         let event = MessagesRead { conversation_id: request.conversation_id, user_id: me.user.id, seq };
-        state.hub.to_users(&members, origin, events::MESSAGES_READ, &event).await;
+        state.hub.to_users(&members, origin, &event).await;
     }
     Ok(seq)
 }
@@ -168,7 +174,7 @@ pub async fn typing(state: &AppState, me: &AuthUser, request: requests::UserTypi
         username: me.user.username.clone(),
         is_typing: request.is_typing,
     };
-    state.hub.to_users(&members, None, events::USER_TYPING, &event).await;
+    state.hub.to_users(&members, None, &event).await;
     Ok(true)
 }
 

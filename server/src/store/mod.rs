@@ -174,10 +174,7 @@ where
     Ok(query.fetch_all(conn).await?)
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
-}
+pub use confab_protocol::time::now_ms;
 
 /// True if the error is a violated UNIQUE constraint.
 fn is_unique_violation(e: &sqlx::Error) -> bool {
