@@ -1,7 +1,7 @@
 //! `confab-load`: a Socket.IO load generator for Confab and for the seed's reference server.
 //!
 //! Layout:
-//! - `sio`: Socket.IO v4 over a raw websocket; one task per connection.
+//! - `sio`: Socket.IO v4 connections (codec and handshake from `confab_socketio`); one task per connection.
 //! - `accounts`: Confab accounts, friendships and conversations made through the REST API (cached in a file).
 //! - `step`: one open-loop step at a fixed rate: schedule, per-message bookkeeping, histograms, summary.
 //! - `procfs`: server RSS and CPU from `/proc/<pid>`, the open-file limit.

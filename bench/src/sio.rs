@@ -1,9 +1,5 @@
-//! Socket.IO v4 over a raw websocket, as little as a load generator needs.
-//!
-//! Engine.IO v4, websocket transport only (`/socket.io/?EIO=4&transport=websocket`), text frames:
-//! `0{…}` open, `2` ping → `3` pong, `1` close, `4…` a Socket.IO packet: `40{auth}` connect /
-//! `40{sid}` accepted / `44{…}` refused, `41` disconnect, `42["event",data]` event,
-//! `42<id>["event",data]` event wanting an ack, `43<id>[data]` ack.
+//! The load generator's Socket.IO connections: its own TCP sockets and small websocket buffers, with
+//! the packet codec and the handshake of `confab_socketio` (the desktop client core's too).
 //!
 //! Each connection is one task owning its websocket: it answers pings, writes the sends it is handed
 //! (each with the next ack id of this connection) and attributes acks and `messageReceived` events to
@@ -15,7 +11,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
+use confab_socketio::{PONG, Packet, write_event};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream};
@@ -186,35 +183,10 @@ pub async fn connect(
             tokio_tungstenite::client_async_with_config(endpoint.ws_url.as_str(), stream, Some(ws_config()))
                 .await
                 .context("websocket handshake")?;
-        let open = next_text(&mut ws).await?;
-        if !open.starts_with('0') {
-            bail!("unexpected Engine.IO open packet {open:?}");
-        }
-        ws.send(Frame::text(format!("40{auth}"))).await?;
-        loop {
-            let packet = next_text(&mut ws).await?;
-            if packet == "2" {
-                ws.send(Frame::text("3")).await?;
-            } else if packet.starts_with("40") {
-                return Ok(ws);
-            } else if let Some(error) = packet.strip_prefix("44") {
-                bail!("connection refused: {error}");
-            }
-            // Anything else before CONNECT is ignored.
-        }
+        confab_socketio::handshake(&mut ws, auth).await.context("Socket.IO handshake")?;
+        Ok(ws)
     };
     tokio::time::timeout(timeout, attempt).await.map_err(|_| anyhow!("no Socket.IO handshake within {timeout:?}"))?
-}
-
-async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
-    loop {
-        match ws.next().await {
-            Some(Ok(Frame::Text(text))) => return Ok(text.as_str().to_owned()),
-            Some(Ok(Frame::Close(_))) | None => bail!("closed during the handshake"),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
-        }
-    }
 }
 
 /// The connection task: runs until the server closes the connection or every command sender is gone.
@@ -230,17 +202,15 @@ pub async fn run(mut ws: Ws, mut commands: mpsc::UnboundedReceiver<Command>, spe
                     Some(Ok(Frame::Ping(_) | Frame::Pong(_) | Frame::Binary(_) | Frame::Frame(_))) => continue,
                     Some(Ok(Frame::Close(_))) | Some(Err(_)) | None => break,
                 };
-                let text = text.as_str();
-                if text == "2" {
-                    if ws.send(Frame::text("3")).await.is_err() {
-                        break;
-                    }
-                } else if let Some(event) = text.strip_prefix("42") {
-                    on_event(event, &shared);
-                } else if let Some(ack) = text.strip_prefix("43") {
-                    on_ack(ack, &mut pending, &shared);
-                } else if text == "1" || text.starts_with("41") {
-                    break;
+                match Packet::parse(&text) {
+                    // Only `messageReceived` matters; other events (presence, onlineUsers, …) are
+                    // skipped unparsed.
+                    Packet::Event { name, args, .. } if name == "messageReceived" => on_event(args, &shared),
+                    Packet::Ack { id, args } => on_ack(id, args, &mut pending, &shared),
+                    Packet::Close | Packet::Disconnect => break,
+                    // Pings are answered (the guard sends the pong); a failed send ends the connection.
+                    Packet::Ping if ws.send(Frame::text(PONG)).await.is_err() => break,
+                    _ => {}
                 }
             }
             command = commands.recv() => {
@@ -263,29 +233,27 @@ pub async fn run(mut ws: Ws, mut commands: mpsc::UnboundedReceiver<Command>, spe
     }
 }
 
-/// `42<ack>["sendMessage",{…}]`. The content is ASCII without quotes or backslashes, so it needs no
-/// escaping.
+/// `42<ack>["sendMessage",{…}]`, the payload written by hand: the content is ASCII without quotes or
+/// backslashes, so it needs no escaping.
 fn build_send(out: &mut String, ack: u64, spec: &SendSpec, step: &Step, k: u64, sched_us: u64, size: usize) {
     use std::fmt::Write;
     let mut content = format!("lt:{}:{k}:{sched_us}:", step.id);
     while content.len() < size {
         content.push('x');
     }
-    match spec {
-        SendSpec::Confab { conversation_id, run } => {
-            let _ = write!(
+    write_event(out, Some(ack), "sendMessage", |out| {
+        let _ = match spec {
+            SendSpec::Confab { conversation_id, run } => write!(
                 out,
-                r#"42{ack}["sendMessage",{{"conversationId":{conversation_id},"content":"{content}","clientMsgId":"{run}-{}-{k}"}}]"#,
+                r#"{{"conversationId":{conversation_id},"content":"{content}","clientMsgId":"{run}-{}-{k}"}}"#,
                 step.id
-            );
-        }
-        SendSpec::Reference { conversation_id, recipient_id } => {
-            let _ = write!(
+            ),
+            SendSpec::Reference { conversation_id, recipient_id } => write!(
                 out,
-                r#"42{ack}["sendMessage",{{"conversationId":"{conversation_id}","recipientId":"{recipient_id}","content":"{content}","type":"text"}}]"#
-            );
-        }
-    }
+                r#"{{"conversationId":"{conversation_id}","recipientId":"{recipient_id}","content":"{content}","type":"text"}}"#
+            ),
+        };
+    });
 }
 
 #[derive(Deserialize)]
@@ -293,13 +261,10 @@ struct Delivered {
     content: Option<String>,
 }
 
-fn on_event(packet: &str, shared: &Shared) {
-    // Only `messageReceived` matters; other events (presence, onlineUsers, …) are skipped unparsed.
-    if !packet.starts_with("[\"messageReceived\",") {
-        return;
-    }
+/// `args`: those of a `messageReceived` event (the message first).
+fn on_event(args: &str, shared: &Shared) {
     let now = shared.now_us();
-    let Ok((_, message)) = serde_json::from_str::<(serde::de::IgnoredAny, Delivered)>(packet) else {
+    let Ok(message) = Delivered::deserialize(&mut serde_json::Deserializer::from_str(args)) else {
         shared.foreign.fetch_add(1, Ordering::Relaxed);
         return;
     };
@@ -337,18 +302,18 @@ struct AckError {
     code: Option<String>,
 }
 
-fn on_ack(packet: &str, pending: &mut HashMap<u64, (Arc<Step>, u64, u64)>, shared: &Shared) {
+fn on_ack(id: u64, args: &str, pending: &mut HashMap<u64, (Arc<Step>, u64, u64)>, shared: &Shared) {
     let now = shared.now_us();
-    let digits = packet.bytes().take_while(u8::is_ascii_digit).count();
-    let Ok(id) = packet[..digits].parse::<u64>() else { return };
     let Some((step, k, sched_us)) = pending.remove(&id) else { return };
-    let error = match serde_json::from_str::<Vec<AckBody>>(&packet[digits..]) {
-        Ok(bodies) => match bodies.into_iter().next() {
-            Some(AckBody { success: Some(true), .. }) => None,
-            Some(AckBody { error: Some(AckError { code: Some(code) }), .. }) => Some(code),
-            _ => Some("unsuccessful".to_owned()),
-        },
-        Err(_) => Some("unparsable_ack".to_owned()),
+    let error = if args.is_empty() {
+        Some("unsuccessful".to_owned())
+    } else {
+        match AckBody::deserialize(&mut serde_json::Deserializer::from_str(args)) {
+            Ok(AckBody { success: Some(true), .. }) => None,
+            Ok(AckBody { error: Some(AckError { code: Some(code) }), .. }) => Some(code),
+            Ok(_) => Some("unsuccessful".to_owned()),
+            Err(_) => Some("unparsable_ack".to_owned()),
+        }
     };
     step.record_ack(k, sched_us, now, error);
 }
@@ -364,10 +329,20 @@ mod tests {
         let spec = SendSpec::Confab { conversation_id: 9, run: "r1".into() };
         build_send(&mut out, 7, &spec, &step, 42, 123456, 64);
         assert!(out.starts_with(r#"427["sendMessage",{"conversationId":9,"content":"lt:3:42:123456:xx"#), "{out}");
-        let value: serde_json::Value = serde_json::from_str(&out[3..]).unwrap();
-        let content = value[1]["content"].as_str().unwrap();
+        let Packet::Event { ack_id: Some(7), name, args } = Packet::parse(&out) else { panic!("{out}") };
+        assert_eq!(name, "sendMessage");
+        let value = confab_socketio::first_arg(args).unwrap();
+        let content = value["content"].as_str().unwrap();
         assert_eq!(content.len(), 64);
         assert_eq!(parse_content(content), Some((3, 42, 123456)));
-        assert_eq!(value[1]["clientMsgId"], "r1-3-42");
+        assert_eq!(value["clientMsgId"], "r1-3-42");
+
+        out.clear();
+        let spec = SendSpec::Reference { conversation_id: "c".into(), recipient_id: "u".into() };
+        build_send(&mut out, 0, &spec, &step, 1, 2, 32);
+        assert_eq!(
+            out,
+            r#"420["sendMessage",{"conversationId":"c","recipientId":"u","content":"lt:3:1:2:xxxxxxxxxxxxxxxxxxxxxxx","type":"text"}]"#
+        );
     }
 }

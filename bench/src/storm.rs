@@ -14,8 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use confab_protocol::backoff::Backoff;
+use confab_socketio::{PONG, Packet, encode_event};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
+use serde_json::json;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
@@ -94,8 +96,8 @@ pub async fn run(conns: Vec<StormConn>, connect_timeout: Duration, timeout: Dura
                     tally.connected.fetch_add(1, Ordering::Relaxed);
                 }
                 if let Some(lost) = lost_at.take() {
-                    let sync = format!(r#"421["sync",{{"since":{{"{}":0}}}}]"#, conn.conversation_id);
-                    if ws.send(Frame::text(sync)).await.is_err() {
+                    let since = json!({ "since": { conn.conversation_id.to_string(): 0 } });
+                    if ws.send(Frame::text(encode_event(Some(1), "sync", &since))).await.is_err() {
                         lost_at = Some(lost);
                         continue;
                     }
@@ -103,15 +105,19 @@ pub async fn run(conns: Vec<StormConn>, connect_timeout: Duration, timeout: Dura
                     let mut caught_up = false;
                     while let Some(Ok(frame)) = ws.next().await {
                         let Frame::Text(text) = frame else { continue };
-                        if text.as_str() == "2" {
-                            let _ = ws.send(Frame::text("3")).await;
-                        } else if let Some(ack) = text.as_str().strip_prefix("431") {
-                            if ack.contains(r#""success":true"#) {
-                                caught_up = true;
-                            } else {
-                                tally.failed_syncs.fetch_add(1, Ordering::Relaxed);
+                        match Packet::parse(&text) {
+                            Packet::Ping => {
+                                let _ = ws.send(Frame::text(PONG)).await;
                             }
-                            break;
+                            Packet::Ack { id: 1, args } => {
+                                if args.contains(r#""success":true"#) {
+                                    caught_up = true;
+                                } else {
+                                    tally.failed_syncs.fetch_add(1, Ordering::Relaxed);
+                                }
+                                break;
+                            }
+                            _ => {}
                         }
                     }
                     if !caught_up {
@@ -125,8 +131,8 @@ pub async fn run(conns: Vec<StormConn>, connect_timeout: Duration, timeout: Dura
                 // Connected: answer pings until the connection goes.
                 while let Some(Ok(frame)) = ws.next().await {
                     if let Frame::Text(text) = &frame
-                        && text.as_str() == "2"
-                        && ws.send(Frame::text("3")).await.is_err()
+                        && Packet::parse(text) == Packet::Ping
+                        && ws.send(Frame::text(PONG)).await.is_err()
                     {
                         break;
                     }
