@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useMemo, useReducer, useState } from 'react';
 
 import { backend } from './backend';
 import { CallLayer, useCalls } from './components/Calls';
@@ -8,20 +8,23 @@ import { FriendsPanel } from './components/FriendsPanel';
 import { Login } from './components/Login';
 import { SettingsPanel } from './components/Settings';
 import { Sidebar } from './components/Sidebar';
-import { useBackendEvents } from './hooks';
+import { useBackendEvents, useStable } from './hooks';
+import { presenceStale } from './logic/presence';
+import { sidebarRows } from './logic/sidebar';
+import { initialStore, isStoreEvent, reduce } from './logic/store';
 import type { ClientEvent, ConnectionState, Conversation, Id, SessionInfo } from './types';
 
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
   const [connection, setConnection] = useState<ConnectionState>({ state: 'connecting' });
-  const [conversations, setConversations] = useState<Conversation[]>([]);
-  const [openId, setOpenId] = useState<Id | null>(null);
+  // The chat state, fed by the core's events; read from the backend only at sign-in (the list) and
+  // by the chat (a conversation's first page and outbox, older pages).
+  const [store, dispatch] = useReducer(reduce, initialStore);
   const [panel, setPanel] = useState<'chats' | 'friends' | 'settings'>('chats');
   const calls = useCalls();
-
-  const refreshConversations = useCallback(() => {
-    backend.conversations().then(setConversations).catch(() => {});
-  }, []);
+  const openId = store.open?.id ?? null;
+  const me = session?.user.id ?? 0;
+  const rows = useStable(useMemo(() => sidebarRows(store.conversations, store.presence, me, openId), [store.conversations, store.presence, me, openId]));
 
   useEffect(() => {
     backend.session().then(setSession);
@@ -29,49 +32,40 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    if (session) refreshConversations();
-  }, [session, refreshConversations]);
+    if (session) backend.conversations().then((conversations) => dispatch({ type: 'conversations', conversations })).catch(() => {});
+  }, [session]);
 
   useEffect(() => {
     backend.setOpenConversation(openId).catch(() => {});
   }, [openId]);
 
   useBackendEvents(
-    useCallback(
-      (event: ClientEvent) => {
-        switch (event.type) {
-          case 'connection': {
-            const { type: _type, ...state } = event;
-            setConnection(state as ConnectionState);
-            if (state.state === 'signedOut') {
-              setSession(null);
-              setOpenId(null);
-            }
-            break;
-          }
-          case 'message':
-          case 'conversationsChanged':
-          case 'synced':
-          case 'presence':
-          case 'read':
-            refreshConversations();
-            break;
+    useCallback((event: ClientEvent) => {
+      if (event.type === 'connection') {
+        const { type: _type, ...state } = event;
+        setConnection(state as ConnectionState);
+        if (state.state === 'signedOut') {
+          setSession(null);
+          dispatch({ type: 'reset' });
         }
-      },
-      [refreshConversations],
-    ),
+      } else if (isStoreEvent(event)) {
+        dispatch(event);
+      }
+    }, []),
   );
 
+  const open = useCallback((conversationId: Id) => dispatch({ type: 'open', conversationId }), []);
   function openNew(conversation: Conversation) {
-    refreshConversations();
+    dispatch({ type: 'created', conversation });
     setPanel('chats');
-    setOpenId(conversation.id);
+    open(conversation.id);
   }
 
   if (session === undefined) return <div className="splash">Confab</div>;
   if (session === null) return <Login onSignedIn={() => backend.session().then(setSession)} />;
 
-  const open = conversations.find((c) => c.id === openId) ?? null;
+  const conversation = store.conversations.find((c) => c.id === openId) ?? null;
+  const stale = presenceStale(connection);
   return (
     <div className="app">
       <ConnectionBanner connection={connection} />
@@ -79,7 +73,10 @@ export function App() {
         <aside className="sidebar">
           <header className="me">
             <span data-testid="me">{session.user.displayName}</span>
-            <button className="link" onClick={() => backend.logout().then(() => setSession(null))}>Sign out</button>
+            <button className="link" onClick={() => backend.logout().then(() => {
+              setSession(null);
+              dispatch({ type: 'reset' });
+            })}>Sign out</button>
           </header>
           <nav className="tabs">
             <button className={panel === 'chats' ? 'active' : ''} onClick={() => setPanel('chats')} data-testid="tab-chats">Chats</button>
@@ -87,9 +84,10 @@ export function App() {
             <button className={panel === 'settings' ? 'active' : ''} onClick={() => setPanel('settings')} data-testid="tab-settings">Settings</button>
           </nav>
           {panel !== 'friends' ? (
-            <Sidebar conversations={conversations} me={session.user.id} openId={openId} onOpen={setOpenId} connection={connection} />
+            <Sidebar rows={rows} onOpen={open} stale={stale} />
           ) : (
             <FriendsPanel
+              presence={store.presence}
               onChat={async (friendId) => openNew(await backend.createConversation([friendId]))}
               onGroup={async (memberIds, title) => openNew(await backend.createConversation(memberIds, title))}
             />
@@ -97,8 +95,9 @@ export function App() {
         </aside>
         {panel === 'settings' ? (
           <SettingsPanel />
-        ) : open ? (
-          <Chat key={open.id} conversation={open} me={session.user} calls={calls} connection={connection} />
+        ) : conversation && store.open ? (
+          <Chat key={conversation.id} conversation={conversation} open={store.open} presence={store.presence} dispatch={dispatch}
+            me={session.user} calls={calls} connection={connection} />
         ) : (
           <section className="empty">Pick a conversation, or start one from Friends.</section>
         )}

@@ -30,9 +30,11 @@ export interface Conversation {
 
 export interface ErrorBody { code: string; message: string; retryAfterMs?: number }
 
-/** A message in the outbox: written, not yet acknowledged. */
+/** A message in the outbox: written, not yet acknowledged. `queued` waits for the connection,
+ * `sending` is on its way, `failed` was refused (`error` says why) and waits for retry or discard. */
 export interface Pending {
-  conversationId: Id; clientMsgId: string; content: string; createdAt: number; error: ErrorBody | null;
+  conversationId: Id; clientMsgId: string; content: string; createdAt: number;
+  state: 'queued' | 'sending' | 'failed'; error: ErrorBody | null;
 }
 
 export type ConnectionState =
@@ -45,13 +47,20 @@ export interface Typing { conversationId: Id; userId: Id; username: string; isTy
 
 export type ClientEvent =
   | { type: 'connection' } & ConnectionState
-  | { type: 'message'; message: Message; isNew: boolean }
-  | { type: 'outbox'; conversationId: Id }
-  | { type: 'conversationsChanged' }
+  /** A message created or changed, with its conversation's summary after the change. */
+  | { type: 'message'; message: Message; isNew: boolean; conversation: Conversation }
+  /** The whole outbox of a conversation. */
+  | { type: 'outbox'; conversationId: Id; pending: Pending[] }
+  /** One applied page of a catch-up: messages added or changed, summaries of the conversations touched. */
+  | { type: 'syncPage'; messages: Message[]; conversations: Conversation[] }
+  /** The whole conversation list (sign-in, a new conversation, members). */
+  | { type: 'conversations'; conversations: Conversation[] }
+  /** One summary changed without a message (read cursors). */
+  | { type: 'conversationChanged'; conversation: Conversation }
   | { type: 'synced' }
   | ({ type: 'typing' } & Typing)
+  /** Kept while disconnected: then it is the last known presence. */
   | { type: 'presence'; userId: Id; online: boolean; lastSeen: number | null }
-  | { type: 'read'; conversationId: Id; userId: Id; seq: number }
   | { type: 'friendsChanged'; event: string }
   | { type: 'incomingCall'; callId: string; callerId: Id; callerUsername: string; conversationId: Id; callType: 'audio' | 'video' }
   | { type: 'callAccepted'; callId: string }

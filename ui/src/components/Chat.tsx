@@ -1,4 +1,4 @@
-import { type KeyboardEvent, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { type Dispatch, type KeyboardEvent, memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 
 import { backend } from '../backend';
 import { useBackendEvents } from '../hooks';
@@ -8,9 +8,10 @@ import { groupTimeline } from '../logic/grouping';
 import { fitInside, intersect } from '../logic/menu';
 import { STALE_TITLE, presenceStale, presenceText } from '../logic/presence';
 import { QUICK_EMOJI, reactionChips, toggleAction } from '../logic/reactions';
+import type { OpenConversation, Presence, StoreAction } from '../logic/store';
 import { TypingTracker, typingText } from '../logic/typing';
 import { conversationName, formatTime } from '../names';
-import type { ClientEvent, ConnectionState, Conversation, Message, Pending, User } from '../types';
+import type { ClientEvent, ConnectionState, Conversation, Id, Message, Pending, User } from '../types';
 import { CallButtons, type CallControls } from './Calls';
 
 const PAGE = 50;
@@ -19,11 +20,14 @@ const TYPING_REPEAT_MS = 2000;
 /** "I stopped typing" after this long without a keystroke. */
 const TYPING_IDLE_MS = 3000;
 
-export function Chat({ conversation, me, calls, connection }: {
-  conversation: Conversation; me: User; calls: CallControls; connection: ConnectionState;
+/** The open conversation. Its messages and outbox live in the store (`open`), which the core's
+ * events keep current; the chat reads the backend only for its first page and outbox, for older
+ * pages, and for its mute flag. */
+export function Chat({ conversation, open, presence, dispatch, me, calls, connection }: {
+  conversation: Conversation; open: OpenConversation; presence: Record<Id, Presence>; dispatch: Dispatch<StoreAction>;
+  me: User; calls: CallControls; connection: ConnectionState;
 }) {
-  const [messages, setMessages] = useState<Message[]>([]);
-  const [pending, setPending] = useState<Pending[]>([]);
+  const { messages, pending } = open;
   const [hasOlder, setHasOlder] = useState(true);
   const [typing] = useState(() => new TypingTracker());
   const [typists, setTypists] = useState<string[]>([]);
@@ -34,19 +38,12 @@ export function Chat({ conversation, me, calls, connection }: {
   const stickToBottom = useRef(true);
   const id = conversation.id;
 
-  const reload = useCallback(async () => {
-    const count = Math.max(PAGE, messagesCount.current);
-    const [m, p] = await Promise.all([backend.messages(id, null, count), backend.outbox(id)]);
-    messagesCount.current = m.length;
-    setMessages(m);
-    setPending(p);
-  }, [id]);
-  const messagesCount = useRef(0);
-
   useEffect(() => {
-    reload();
-    backend.isMuted(id).then(setMuted);
-  }, [id, reload]);
+    Promise.all([backend.messages(id, null, PAGE), backend.outbox(id)])
+      .then(([latest, outbox]) => dispatch({ type: 'opened', conversationId: id, messages: latest, pending: outbox }))
+      .catch((e) => setError(humanError(e, { action: 'chat' })));
+    backend.isMuted(id).then(setMuted).catch(() => {});
+  }, [id, dispatch]);
 
   // Typing indicator expiry.
   useEffect(() => {
@@ -64,23 +61,26 @@ export function Chat({ conversation, me, calls, connection }: {
       (event: ClientEvent) => {
         if (event.type === 'message' && event.message.conversationId === id) {
           if (typing.messageFrom(event.message.senderId)) setTypists(typing.names());
-          reload();
-        } else if ((event.type === 'outbox' && event.conversationId === id) || event.type === 'synced') {
-          reload();
         } else if (event.type === 'typing' && event.conversationId === id && event.userId !== me.id) {
           if (typing.seen(event.userId, event.username, event.isTyping, Date.now()) || event.isTyping) setTypists(typing.names());
         }
       },
-      [id, me.id, reload, typing],
+      [id, me.id, typing],
     ),
   );
 
-  // Read state: everything shown is read.
+  // Read state: everything shown is read. Only others' messages count as unread (here and on the
+  // server), so your own message moves nothing: sending costs no mark_read. The request goes once
+  // per seq; the cursor comes back in the conversation's summary.
   const lastSeq = messages.at(-1)?.seq ?? 0;
+  const lastFromOthers = useMemo(() => lastWhere(messages, (m) => m.senderId !== me.id)?.seq ?? 0, [messages, me.id]);
   const myCursor = conversation.members.find((m) => m.id === me.id)?.lastReadSeq ?? 0;
+  const markedUpTo = useRef(0);
   useEffect(() => {
-    if (lastSeq > myCursor) backend.markRead(id, lastSeq).catch(() => {});
-  }, [id, lastSeq, myCursor]);
+    if (lastFromOthers <= Math.max(myCursor, markedUpTo.current)) return;
+    markedUpTo.current = lastSeq;
+    backend.markRead(id, lastSeq).catch(() => (markedUpTo.current = 0));
+  }, [id, lastFromOthers, lastSeq, myCursor]);
 
   // Keep the newest message in view unless the user scrolled up; after loading older messages, keep
   // the message that was at the top where it was.
@@ -102,14 +102,18 @@ export function Chat({ conversation, me, calls, connection }: {
     if (!oldest) return setHasOlder(false);
     loadingOlder.current = true;
     try {
-      // The cache first; the server when the cache has nothing older.
-      const cached = await backend.messages(id, oldest, PAGE);
-      if (cached.length === 0) setHasOlder(await backend.loadOlder(id, oldest).catch(() => true));
-      messagesCount.current += PAGE;
+      // The cache first; the server (into the cache) when the cache has nothing older.
+      let older = await backend.messages(id, oldest, PAGE);
+      if (older.length === 0) {
+        setHasOlder(await backend.loadOlder(id, oldest).catch(() => true));
+        older = await backend.messages(id, oldest, PAGE);
+      }
       stickToBottom.current = false;
       const list = listRef.current;
       if (list) keepFromBottom.current = list.scrollHeight - list.scrollTop;
-      await reload();
+      dispatch({ type: 'older', conversationId: id, messages: older });
+    } catch (e) {
+      setError(humanError(e, { action: 'chat' }));
     } finally {
       loadingOlder.current = false;
     }
@@ -118,7 +122,7 @@ export function Chat({ conversation, me, calls, connection }: {
   const days = useMemo(() => groupTimeline(messages, pending, me, Date.now()), [messages, pending, me]);
   const others = conversation.members.filter((m) => m.id !== me.id);
   const otherCursor = conversation.kind === 'direct' ? (others[0]?.lastReadSeq ?? 0) : 0;
-  const myLastSent = [...messages].reverse().find((m) => m.senderId === me.id);
+  const myLastSent = lastWhere(messages, (m) => m.senderId === me.id);
   const pins = messages.filter((m) => m.pinned);
   const act = (p: Promise<unknown>) => p.catch((e) => setError(humanError(e, { action: 'chat' })));
 
@@ -129,7 +133,7 @@ export function Chat({ conversation, me, calls, connection }: {
           <h2 data-testid="chat-title">{conversationName(conversation, me.id)}</h2>
           <small data-testid="chat-presence" className={presenceStale(connection) ? 'stale' : undefined}
             title={presenceStale(connection) ? STALE_TITLE : undefined}>
-            {presenceText(conversation, me.id, connection)}
+            {presenceText(conversation, me.id, connection, presence)}
           </small>
         </div>
         <div>
@@ -183,7 +187,14 @@ export function Chat({ conversation, me, calls, connection }: {
   );
 }
 
-function MessageView({ message, me, seen, onError }: {
+/** The last message that `test` accepts. */
+function lastWhere(messages: Message[], test: (m: Message) => boolean): Message | undefined {
+  for (let i = messages.length - 1; i >= 0; i--) if (test(messages[i])) return messages[i];
+  return undefined;
+}
+
+/** One message; memoized: the store keeps a message's object while it does not change. */
+const MessageView = memo(function MessageView({ message, me, seen, onError }: {
   message: Message; me: User; seen: boolean; onError: (e: string) => void;
 }) {
   const [menu, setMenu] = useState(false);
@@ -277,20 +288,22 @@ function MessageView({ message, me, seen, onError }: {
       )}
     </div>
   );
-}
+});
 
 function PendingView({ pending }: { pending: Pending }) {
+  const failed = pending.state === 'failed' || pending.error !== null;
   return (
-    <div className={pending.error ? 'message failed' : 'message pending'} data-testid="pending" data-content={pending.content}>
+    <div className={failed ? 'message failed' : 'message pending'} data-testid="pending" data-content={pending.content}
+      data-state={pending.state}>
       <span className="content">{pending.content}</span>
-      {pending.error ? (
+      {failed ? (
         <span className="meta error">
-          Not sent: {pending.error.message}{' '}
+          Not sent{pending.error ? `: ${pending.error.message}` : ''}{' '}
           <button className="link" onClick={() => backend.retryMessage(pending.clientMsgId)} data-testid="retry">Retry</button>
           <button className="link" onClick={() => backend.discardMessage(pending.clientMsgId)}>Discard</button>
         </span>
       ) : (
-        <span className="meta">sending…</span>
+        <span className="meta">{pending.state === 'queued' ? 'waiting to send…' : 'sending…'}</span>
       )}
     </div>
   );
@@ -329,7 +342,9 @@ function Composer({ conversationId, onError, onSent }: {
     e.preventDefault();
     const content = text.trim();
     if (!content) return;
-    stopTyping();
+    // The message itself ends "typing" on the other side (logic/typing.ts): no "stopped" to send.
+    clearTimeout(idleTimer.current);
+    lastTypingSent.current = 0;
     setText('');
     onSent();
     backend.sendMessage(conversationId, content).catch((err) => {

@@ -3,10 +3,14 @@ import { useCallback, useEffect, useState } from 'react';
 import { backend } from '../backend';
 import { useBackendEvents } from '../hooks';
 import { humanError } from '../logic/errors';
+import { type Presence, isOnline } from '../logic/store';
 import type { ClientEvent, Friend, FriendRequests, Id, User } from '../types';
 
-/** Search users, send/accept/decline requests, see friends and their presence, start a chat. */
-export function FriendsPanel({ onChat, onGroup }: {
+/** Search users, send/accept/decline requests, see friends and their presence, start a chat. The
+ * friends and requests are read when the panel opens and when the server says they changed;
+ * presence comes from the store (the core's presence events), without reading them again. */
+export function FriendsPanel({ presence, onChat, onGroup }: {
+  presence: Record<Id, Presence>;
   onChat: (friendId: Id) => void;
   onGroup: (memberIds: Id[], title: string) => Promise<void>;
 }) {
@@ -25,7 +29,8 @@ export function FriendsPanel({ onChat, onGroup }: {
   useEffect(refresh, [refresh]);
   useBackendEvents(
     useCallback((event: ClientEvent) => {
-      if (event.type === 'friendsChanged' || event.type === 'presence' || event.type === 'synced') refresh();
+      // After a reconnect too: changes made while this app was offline came as no event.
+      if (event.type === 'friendsChanged' || event.type === 'synced') refresh();
     }, [refresh]),
   );
 
@@ -75,7 +80,7 @@ export function FriendsPanel({ onChat, onGroup }: {
                 if (!next.delete(f.id)) next.add(f.id);
                 setGroupMembers(next);
               }} />
-            <span className={f.online ? 'dot on' : 'dot'} /> {f.displayName}
+            <span className={isOnline(presence, f.id, f.online) ? 'dot on' : 'dot'} data-testid="friend-presence" /> {f.displayName}
           </label>
           <span>
             <button onClick={() => onChat(f.id)} data-testid={`chat-${f.username}`}>Chat</button>

@@ -30,7 +30,7 @@ describe('groupTimeline', () => {
   });
 
   it('appends pending messages after sent ones, as mine', () => {
-    const pending: Pending = { conversationId: 1, clientMsgId: 'x', content: 'later', createdAt: noon + 100, error: null };
+    const pending: Pending = { conversationId: 1, clientMsgId: 'x', content: 'later', createdAt: noon + 100, state: 'sending', error: null };
     const days = groupTimeline([msg(1, 1, noon)], [pending], me, noon);
     expect(days).toHaveLength(1);
     expect(days[0].groups).toHaveLength(1);

@@ -3,10 +3,19 @@
 // not a fact).
 
 import type { ConnectionState, Conversation, Id } from '../types';
+import { type Presence, isOnline } from './store';
+
+/** Presence events heard so far, by user (they override the summaries' `online`). */
+type Heard = Record<Id, Presence>;
 
 /** A group's members online, counting yourself (you are here), out of all its members. */
-export function groupOnline(c: Conversation, me: Id): { online: number; total: number } {
-  return { online: c.members.filter((m) => m.id === me || m.online).length, total: c.members.length };
+export function groupOnline(c: Conversation, me: Id, presence: Heard = {}): { online: number; total: number } {
+  return { online: c.members.filter((m) => m.id === me || isOnline(presence, m.id, m.online)).length, total: c.members.length };
+}
+
+/** Whether anyone else in the conversation is online (the dot of a direct chat). */
+export function othersOnline(c: Conversation, me: Id, presence: Heard = {}): boolean {
+  return c.members.some((m) => m.id !== me && isOnline(presence, m.id, m.online));
 }
 
 /** Presence is stale while the connection is anything but connected. */
@@ -20,19 +29,19 @@ export const STALE_TITLE = 'last known — reconnecting';
 
 /** The chat header's presence line: "online" / "offline" for a direct chat, "2 of 3 online" for a
  * group; "(last known)" after it while the connection is down. */
-export function presenceText(c: Conversation, me: Id, connection: ConnectionState): string {
+export function presenceText(c: Conversation, me: Id, connection: ConnectionState, presence: Heard = {}): string {
   let text: string;
   if (c.kind === 'direct') {
-    text = c.members.some((m) => m.id !== me && m.online) ? 'online' : 'offline';
+    text = othersOnline(c, me, presence) ? 'online' : 'offline';
   } else {
-    const { online, total } = groupOnline(c, me);
+    const { online, total } = groupOnline(c, me, presence);
     text = `${online} of ${total} online`;
   }
   return presenceStale(connection) ? `${text} (last known)` : text;
 }
 
 /** The conversation list's count for a group: "2/3". */
-export function groupCountText(c: Conversation, me: Id): string {
-  const { online, total } = groupOnline(c, me);
+export function groupCountText(c: Conversation, me: Id, presence: Heard = {}): string {
+  const { online, total } = groupOnline(c, me, presence);
   return `${online}/${total}`;
 }
