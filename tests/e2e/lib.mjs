@@ -7,7 +7,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { remote } from 'webdriverio';
@@ -80,7 +80,8 @@ export class Server {
 
   async start() {
     this.child = start(serverBin, ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir], {
-      CONFAB_RATE_LIMITS: 'register=1000:1000,login=1000:1000,login_ip=1000:1000',
+      // The catch-up step posts 500 messages through REST at once.
+      CONFAB_RATE_LIMITS: 'register=1000:1000,login=1000:1000,login_ip=1000:1000,messages=1000:1000',
     });
     await waitFor('the server', () => this.child.output.includes('listening on'));
   }
@@ -89,6 +90,46 @@ export class Server {
     const exited = new Promise((r) => this.child.once('exit', r));
     stop(this.child);
     await exited;
+  }
+}
+
+/**
+ * A TCP proxy on a loopback port of its own in front of the server, which the test can take down
+ * and bring back: the app behind it goes offline while the server keeps serving everyone else.
+ */
+export class Proxy {
+  /** A proxy to `upstreamPort` (not listening yet). */
+  static async create(upstreamPort) {
+    const proxy = new Proxy();
+    proxy.upstreamPort = upstreamPort;
+    proxy.port = await freePort();
+    proxy.url = `http://127.0.0.1:${proxy.port}`;
+    proxy.sockets = new Set();
+    return proxy;
+  }
+
+  /** Starts accepting connections (again). */
+  async up() {
+    this.listener = createServer((client) => {
+      const upstream = connect(this.upstreamPort, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => {});
+      }
+      client.pipe(upstream).on('close', () => upstream.destroy());
+      upstream.pipe(client).on('close', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise((res, rej) => this.listener.once('error', rej).listen(this.port, '127.0.0.1', res));
+  }
+
+  /** Refuses new connections and cuts the open ones. */
+  async down() {
+    const closed = new Promise((r) => this.listener.close(r));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
   }
 }
 

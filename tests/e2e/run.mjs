@@ -12,12 +12,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  Server, WAIT, children, click, desktopBin, el, messageElement, openApp, register, send, shot, shots, stop, texts, type,
+  Proxy, Server, WAIT, children, click, desktopBin, el, messageElement, openApp, register, send, shot, shots, stop, texts, type,
   videoMeasurements, waitFor, windowsOf,
 } from './lib.mjs';
 
 const server = await Server.create();
 const serverUrl = server.url;
+// Alice reaches the server through a proxy the test can take down: she goes offline while the
+// server keeps serving bob.
+const aliceProxy = await Proxy.create(server.port);
 const startServer = () => server.start();
 const killServer = () => server.kill();
 
@@ -30,6 +33,35 @@ function focusWindowOf(name) {
 
 /** Whether the app's window has the input focus, as the app sees it (it decides on call notifications). */
 const focused = (app) => app.execute(() => window.__TAURI_INTERNALS__.invoke('plugin:window|is_focused', { label: 'main' }));
+
+/** The app's invokes so far (`window.__confabIpc`, counted in ui/src/backend.ts). */
+const ipcCount = (app) => app.execute(() => JSON.parse(JSON.stringify(window.__confabIpc ?? { total: 0, byCommand: {} })));
+/** How often the conversation list rendered so far (counted in ui/src/components/Sidebar.tsx). */
+const sidebarRenders = (app) => app.execute(() => window.__confabSidebarRenders ?? 0);
+/** The invokes between two counts: total and by command. */
+function ipcDelta(before, after) {
+  const byCommand = {};
+  for (const [command, n] of Object.entries(after.byCommand)) {
+    if (n !== (before.byCommand[command] ?? 0)) byCommand[command] = n - (before.byCommand[command] ?? 0);
+  }
+  return { total: after.total - before.total, byCommand };
+}
+const settle = (ms = 1500) => new Promise((r) => setTimeout(r, ms));
+
+/** REST as `username`: a function `(method, path, body?) => JSON answer`. */
+async function restAs(username) {
+  const json = async (response) => {
+    if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
+    return response.status === 204 ? null : response.json();
+  };
+  const headers = { 'content-type': 'application/json' };
+  const { token } = await json(await fetch(`${serverUrl}/api/auth/login`, {
+    method: 'POST', headers, body: JSON.stringify({ username, password: 'correct horse' }),
+  }));
+  return async (method, path, body) => json(await fetch(`${serverUrl}${path}`, {
+    method, headers: { ...headers, authorization: `Bearer ${token}` }, body: body === undefined ? undefined : JSON.stringify(body),
+  }));
+}
 
 /** System notifications shown so far, from the notification daemon (dunst, D-Bus activated). */
 function notifications() {
@@ -49,7 +81,8 @@ const [aliceName, bobName] = [`alice_${suffix}`, `bob_${suffix}`];
 describe('two desktop apps chatting through a real server', { timeout: 300_000 }, () => {
   before(async () => {
     await startServer();
-    alice = await openApp('alice', serverUrl);
+    await aliceProxy.up();
+    alice = await openApp('alice', aliceProxy.url);
     bob = await openApp('bob', serverUrl);
   });
 
@@ -92,6 +125,20 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
 
     const dot = await alice.$(`[data-testid^="conversation-"][data-name="${bobName}"] [data-testid="presence"]`);
     await waitFor('bob online on alice', async () => (await dot.getAttribute('data-online')) === 'true');
+  });
+
+  it('one sent message costs the sender at most 2 invokes', async () => {
+    await type(alice, 'composer', 'counted');
+    const [typed, bobBefore, rendersBefore] = [await ipcCount(alice), await ipcCount(bob), await sidebarRenders(alice)];
+    await alice.keys('Enter');
+    await messageElement(bob, 'counted');
+    await messageElement(alice, 'counted');
+    await settle();
+    const sender = ipcDelta(typed, await ipcCount(alice));
+    const receiver = ipcDelta(bobBefore, await ipcCount(bob));
+    console.log(`one message sent: ${JSON.stringify(sender)} invokes on the sender, ${JSON.stringify(receiver)} on the receiver; ` +
+      `the sender's conversation list rendered ${(await sidebarRenders(alice)) - rendersBefore} times`);
+    assert.ok(sender.total <= 2, `the sender made ${sender.total} invokes: ${JSON.stringify(sender.byCommand)}`);
   });
 
   it('reacts, edits, deletes and pins', async () => {
@@ -182,6 +229,31 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     await messageElement(alice, 'back online');
     await waitFor('fresh presence again', async () =>
       !(await dot.getAttribute('class')).split(' ').includes('stale') && (await (await el(alice, 'chat-presence')).getText()) === 'online');
+  });
+
+  it('catches up 500 messages written while it was offline, rendering the conversation list at most 3 times', async () => {
+    const rest = await restAs(bobName);
+    const { conversations } = await rest('GET', '/api/messages/conversations');
+    const direct = conversations.find((c) => c.kind === 'direct' && c.members.some((m) => m.username === aliceName));
+    assert.ok(direct, 'the direct conversation of bob and alice');
+    await aliceProxy.down();
+    await waitFor('alice offline', async () => (await (await el(alice, 'connection')).getAttribute('data-state')) !== 'connected');
+    const count = 500;
+    for (let i = 1; i <= count; i++) {
+      await rest('POST', `/api/messages/conversations/${direct.id}/messages`, { content: `catch-up ${i}`, clientMsgId: `catch-up-${suffix}-${i}` });
+    }
+    await settle(500);
+    const [rendersBefore, ipcBefore] = [await sidebarRenders(alice), await ipcCount(alice)];
+    const started = Date.now();
+    await aliceProxy.up();
+    await messageElement(alice, `catch-up ${count}`);
+    const shownAfterMs = Date.now() - started;
+    await settle();
+    const renders = (await sidebarRenders(alice)) - rendersBefore;
+    const ipc = ipcDelta(ipcBefore, await ipcCount(alice));
+    console.log(`catch-up of ${count} messages: shown ${shownAfterMs} ms after the proxy came back (reconnect wait included); ` +
+      `the conversation list rendered ${renders} times; ${JSON.stringify(ipc)} invokes`);
+    assert.ok(renders <= 3, `the conversation list rendered ${renders} times`);
   });
 
   it('creates a group conversation that both see', async () => {

@@ -16,6 +16,11 @@ export class BackendError extends Error implements ErrorBody {
 }
 
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  // Invokes counted, for measurements: the E2E suite reads `window.__confabIpc`.
+  const counted = globalThis as { __confabIpc?: { total: number; byCommand: Record<string, number> } };
+  const ipc = (counted.__confabIpc ??= { total: 0, byCommand: {} });
+  ipc.total += 1;
+  ipc.byCommand[command] = (ipc.byCommand[command] ?? 0) + 1;
   try {
     return await invoke<T>(command, args);
   } catch (e) {
