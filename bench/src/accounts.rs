@@ -10,9 +10,14 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use confab_protocol::Session;
+use confab_protocol::error::Empty;
+use confab_protocol::notifications::FriendAdded;
+use confab_protocol::requests::{NewConversation, NewFriendRequest, Register};
+use confab_protocol::rest::{FriendRequestCreated, Me, OneConversation};
 use futures_util::{StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
@@ -32,34 +37,40 @@ pub struct Accounts {
 
 const PASSWORD: &str = "load-test-password";
 
+/// The body of a request that has none (a GET).
+const NO_BODY: Option<&Empty> = None;
+
 struct Api {
     http: reqwest::Client,
     base: String,
 }
 
 impl Api {
-    async fn call(
+    /// `body`, if any, goes as JSON; the answer is parsed as `A`.
+    async fn call<A: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
         token: Option<&str>,
-        body: Value,
-    ) -> anyhow::Result<Value> {
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<A> {
         // Retries: a server under setup load may answer rate_limited (if limits were not raised) or
         // drop a connection; a few patient retries beat a failed run.
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut request = self.http.request(method.clone(), format!("{}{path}", self.base));
-            if !body.is_null() {
-                request = request.json(&body);
+            if let Some(body) = body {
+                request = request.json(body);
             }
             if let Some(token) = token {
                 request = request.bearer_auth(token);
             }
             let outcome = request.send().await;
             match outcome {
-                Ok(response) if response.status().is_success() => return Ok(response.json().await?),
+                Ok(response) if response.status().is_success() => {
+                    return response.json().await.with_context(|| format!("{method} {path}: unexpected answer"));
+                }
                 Ok(response) if response.status().as_u16() == 429 && attempt < 20 => {
                     let wait = response
                         .headers()
@@ -103,7 +114,7 @@ pub async fn ensure(
             }
             // Still valid on this server? (A fresh database would refuse every token.)
             if let Some(user) = accounts.users.first() {
-                api.call(reqwest::Method::GET, "/api/users/me", Some(&user.token), Value::Null)
+                api.call::<Me>(reqwest::Method::GET, "/api/users/me", Some(&user.token), NO_BODY)
                     .await
                     .with_context(|| format!("{}: its first token is not valid on {base}", path.display()))?;
             }
@@ -129,19 +140,10 @@ pub async fn ensure(
                 let api = &api;
                 let username = format!("{tag}_{}", have * group_size + i);
                 async move {
-                    let answer = api
-                        .call(
-                            reqwest::Method::POST,
-                            "/api/auth/register",
-                            None,
-                            json!({"username": username, "password": PASSWORD}),
-                        )
-                        .await?;
-                    Ok::<_, anyhow::Error>(User {
-                        id: answer["user"]["id"].as_i64().context("register: no user.id")?,
-                        username,
-                        token: answer["token"].as_str().context("register: no token")?.to_owned(),
-                    })
+                    let body = Register { username, password: PASSWORD.to_owned(), display_name: None };
+                    let session: Session =
+                        api.call(reqwest::Method::POST, "/api/auth/register", None, Some(&body)).await?;
+                    Ok::<_, anyhow::Error>(User { id: session.user.id, username: body.username, token: session.token })
                 }
             })
             .buffered(concurrency)
@@ -169,24 +171,19 @@ pub async fn ensure(
 async fn make_group(api: &Api, group: &[User]) -> anyhow::Result<i64> {
     let owner = &group[0];
     for member in &group[1..] {
-        let request = api
-            .call(
-                reqwest::Method::POST,
-                "/api/friends/requests",
-                Some(&owner.token),
-                json!({"username": member.username}),
-            )
-            .await?;
-        let id = request["request"]["id"].as_i64().context("friend request: no request.id")?;
-        api.call(reqwest::Method::POST, &format!("/api/friends/requests/{id}/accept"), Some(&member.token), json!({}))
-            .await?;
+        // A pending request (201): new accounts never asked each other first.
+        let body = NewFriendRequest { username: member.username.clone() };
+        let created: FriendRequestCreated =
+            api.call(reqwest::Method::POST, "/api/friends/requests", Some(&owner.token), Some(&body)).await?;
+        let id = created.request.id;
+        let path = format!("/api/friends/requests/{id}/accept");
+        let _: FriendAdded = api.call(reqwest::Method::POST, &path, Some(&member.token), Some(&Empty {})).await?;
     }
-    let participants: Vec<i64> = group[1..].iter().map(|u| u.id).collect();
-    let body = if participants.len() == 1 {
-        json!({"participantIds": participants})
-    } else {
-        json!({"participantIds": participants, "title": "load test"})
-    };
-    let answer = api.call(reqwest::Method::POST, "/api/messages/conversations", Some(&owner.token), body).await?;
-    answer["conversation"]["id"].as_i64().context("create conversation: no conversation.id")
+    let participant_ids: Vec<i64> = group[1..].iter().map(|u| u.id).collect();
+    // One other member and no title: a direct conversation; more: a group, which needs a title.
+    let title = (participant_ids.len() > 1).then(|| "load test".to_owned());
+    let body = NewConversation { participant_ids, title };
+    let answer: OneConversation =
+        api.call(reqwest::Method::POST, "/api/messages/conversations", Some(&owner.token), Some(&body)).await?;
+    Ok(answer.conversation.id)
 }

@@ -229,6 +229,12 @@ struct Conn {
     spec: SendSpec,
 }
 
+/// Confab's Socket.IO handshake auth: `{token}`, a session token from the REST API.
+#[derive(Serialize)]
+struct Auth<'a> {
+    token: &'a str,
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let n = args.connections;
     let g = args.group_size;
@@ -262,13 +268,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
             if args.storm {
                 let conns = (0..n)
-                    .map(|i| storm::StormConn {
-                        endpoint: endpoints[i % endpoints.len()].clone(),
-                        source: source_ip(&endpoints[i % endpoints.len()], i, args.source_ips),
-                        auth: serde_json::json!({ "token": accounts.users[i].token }).to_string(),
-                        conversation_id: accounts.conversations[i / g],
+                    .map(|i| {
+                        Ok(storm::StormConn {
+                            endpoint: endpoints[i % endpoints.len()].clone(),
+                            source: source_ip(&endpoints[i % endpoints.len()], i, args.source_ips),
+                            auth: serde_json::to_string(&Auth { token: &accounts.users[i].token })?,
+                            conversation_id: accounts.conversations[i / g],
+                        })
                     })
-                    .collect();
+                    .collect::<serde_json::Result<_>>()?;
                 let timeout = Duration::from_secs_f64(args.connect_timeout);
                 let report = storm::run(conns, timeout, Duration::from_secs_f64(args.storm_timeout)).await?;
                 eprintln!(
@@ -289,16 +297,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 std::process::exit(if report.resynced == report.connections as u64 { 0 } else { 1 });
             }
             (0..n)
-                .map(|i| Conn {
-                    endpoint: i % endpoints.len(),
-                    auth: serde_json::json!({ "token": accounts.users[i].token }).to_string(),
-                    spec: SendSpec::Confab { conversation_id: accounts.conversations[i / g], run: run_tag.clone() },
+                .map(|i| {
+                    Ok(Conn {
+                        endpoint: i % endpoints.len(),
+                        auth: serde_json::to_string(&Auth { token: &accounts.users[i].token })?,
+                        spec: SendSpec::Confab { conversation_id: accounts.conversations[i / g], run: run_tag.clone() },
+                    })
                 })
-                .collect()
+                .collect::<serde_json::Result<_>>()?
         }
         Target::Reference => (0..n)
             .map(|i| Conn {
                 endpoint: i % endpoints.len(),
+                // The seed's protocol, not Confab's: confab-protocol has no type for it.
                 auth: serde_json::json!({ "userId": format!("u{i}"), "username": format!("user{i}") }).to_string(),
                 spec: SendSpec::Reference {
                     conversation_id: format!("c{}", i / 2),

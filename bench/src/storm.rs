@@ -14,10 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use confab_protocol::backoff::Backoff;
-use confab_socketio::{PONG, Packet, encode_event};
+use confab_protocol::notifications::SyncPage;
+use confab_protocol::requests::Sync;
+use confab_protocol::{Ack, Request};
+use confab_socketio::{PONG, Packet, write_event};
 use futures_util::{SinkExt, StreamExt};
-use serde::Serialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
@@ -63,6 +65,15 @@ pub struct StormReport {
     pub storm_s: Option<f64>,
 }
 
+/// `421["sync",{"since":{"<conversation>":0}}]`: the whole conversation, with ack id 1.
+fn sync_frame(conversation_id: i64) -> serde_json::Result<String> {
+    let sync = Sync { since: [(conversation_id, 0)].into(), limit: None };
+    let body = serde_json::to_string(&sync)?;
+    let mut frame = String::new();
+    write_event(&mut frame, Some(1), <Sync as Request>::EVENT, |out| out.push_str(&body));
+    Ok(frame)
+}
+
 /// Runs the storm; returns when every lost connection has caught up or `timeout` after the first loss.
 pub async fn run(conns: Vec<StormConn>, connect_timeout: Duration, timeout: Duration) -> anyhow::Result<StormReport> {
     let n = conns.len();
@@ -74,6 +85,7 @@ pub async fn run(conns: Vec<StormConn>, connect_timeout: Duration, timeout: Dura
     for conn in conns {
         let (tally, first_loss_us, last_resync_us, gate) =
             (tally.clone(), first_loss_us.clone(), last_resync_us.clone(), connect_gate.clone());
+        let sync_frame = sync_frame(conn.conversation_id)?;
         tokio::spawn(async move {
             let mut first = true;
             let mut lost_at: Option<Instant> = None;
@@ -96,8 +108,7 @@ pub async fn run(conns: Vec<StormConn>, connect_timeout: Duration, timeout: Dura
                     tally.connected.fetch_add(1, Ordering::Relaxed);
                 }
                 if let Some(lost) = lost_at.take() {
-                    let since = json!({ "since": { conn.conversation_id.to_string(): 0 } });
-                    if ws.send(Frame::text(encode_event(Some(1), "sync", &since))).await.is_err() {
+                    if ws.send(Frame::text(sync_frame.as_str())).await.is_err() {
                         lost_at = Some(lost);
                         continue;
                     }
@@ -110,7 +121,8 @@ pub async fn run(conns: Vec<StormConn>, connect_timeout: Duration, timeout: Dura
                                 let _ = ws.send(Frame::text(PONG)).await;
                             }
                             Packet::Ack { id: 1, args } => {
-                                if args.contains(r#""success":true"#) {
+                                let ack = Ack::<SyncPage>::deserialize(&mut serde_json::Deserializer::from_str(args));
+                                if matches!(ack, Ok(Ack::Ok { .. })) {
                                     caught_up = true;
                                 } else {
                                     tally.failed_syncs.fetch_add(1, Ordering::Relaxed);
@@ -191,4 +203,24 @@ pub async fn run(conns: Vec<StormConn>, connect_timeout: Duration, timeout: Dura
         recovery_max_s: quantile(1.0),
         storm_s: (first_loss != u64::MAX && last > first_loss).then(|| (last - first_loss) as f64 / 1e6),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_frame_bytes() {
+        assert_eq!(sync_frame(12).unwrap(), r#"421["sync",{"since":{"12":0}}]"#);
+    }
+
+    #[test]
+    fn sync_ack_parses() {
+        let ok = r#"{"success":true,"conversations":[],"hasMore":false}"#;
+        let ack = Ack::<SyncPage>::deserialize(&mut serde_json::Deserializer::from_str(ok)).unwrap();
+        assert!(matches!(ack, Ack::Ok { data: SyncPage { has_more: false, .. }, .. }));
+        let err = r#"{"success":false,"error":{"code":"internal","message":"x"}}"#;
+        let ack = Ack::<SyncPage>::deserialize(&mut serde_json::Deserializer::from_str(err)).unwrap();
+        assert!(matches!(ack, Ack::Err { .. }));
+    }
 }
