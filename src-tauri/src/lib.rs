@@ -10,10 +10,12 @@ mod commands;
 pub mod media;
 pub mod settings;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use confab_client::notify::{Attention, notice_for};
 use confab_client::{Client, ClientEvent};
+use confab_protocol::ConversationId;
 use tauri::{Emitter, Manager};
 use tauri_plugin_notification::NotificationExt;
 
@@ -104,7 +106,7 @@ async fn forward_events(app: tauri::AppHandle, client: Client) {
             Ok(event) => event,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "the UI fell behind; it will re-read its state");
-                ClientEvent::Synced
+                ClientEvent::Lagged
             }
             Err(_) => return,
         };
@@ -118,11 +120,18 @@ async fn forward_events(app: tauri::AppHandle, client: Client) {
 async fn notify(app: &tauri::AppHandle, client: &Client, event: &ClientEvent) {
     let Some((_, me)) = client.session() else { return };
     let attention = app.state::<Desktop>().attention.lock().map(|a| *a).unwrap_or_default();
-    let muted = match event {
-        ClientEvent::Message { message, .. } => client.is_muted(message.conversation_id).await.unwrap_or(false),
-        _ => false,
+    let conversations: Vec<ConversationId> = match event {
+        ClientEvent::Message { message, .. } => vec![message.conversation_id],
+        ClientEvent::SyncPage { conversations, .. } => conversations.iter().map(|c| c.id).collect(),
+        _ => Vec::new(),
     };
-    if let Some(notice) = notice_for(event, me.id, attention, muted)
+    let mut muted = HashSet::new();
+    for id in conversations {
+        if client.is_muted(id).await.unwrap_or(false) {
+            muted.insert(id);
+        }
+    }
+    if let Some(notice) = notice_for(event, me.id, attention, &|id| muted.contains(&id))
         && let Err(e) = app.notification().builder().title(&notice.title).body(&notice.body).show()
     {
         tracing::warn!(error = %e, "showing a notification failed");

@@ -1,13 +1,14 @@
-//! The REST API, typed.
+//! The REST API, typed: request bodies from `confab_protocol::requests`, responses as the
+//! envelopes of `confab_protocol::rest`.
 
+use confab_protocol::error::Empty;
+use confab_protocol::notifications::FriendAdded;
 use confab_protocol::requests::{Login, NewConversation, NewFriendRequest, Register};
-use confab_protocol::{
-    Conversation, ConversationId, ErrorBody, Friend, FriendRequests, Message, Seq, Session, User, UserId,
-};
+use confab_protocol::rest::{self, ErrorEnvelope, FriendRequested, MessagePage};
+use confab_protocol::{Conversation, ConversationId, Friend, FriendRequests, Seq, Session, User, UserId};
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 
@@ -19,17 +20,8 @@ pub struct Api {
     token: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct ErrorEnvelope {
-    error: ErrorBody,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MessagePage {
-    pub messages: Vec<Message>,
-    pub has_more: bool,
-}
+/// No request body.
+const NO_BODY: Option<&Empty> = None;
 
 impl Api {
     pub fn new(base: &str, token: Option<String>) -> Api {
@@ -41,18 +33,24 @@ impl Api {
         Api { base: base.trim_end_matches('/').to_owned(), http, token }
     }
 
-    async fn request<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Value>) -> Result<T> {
+    /// One request; a `204 No Content` answer reads as `T` from `null` (so `()`).
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
-            request = request.json(&body);
+            request = request.json(body);
         }
         let response = request.send().await?;
         let status = response.status();
         if status == StatusCode::NO_CONTENT {
-            return Ok(serde_json::from_value(Value::Null)?);
+            return Ok(serde_json::from_value(serde_json::Value::Null)?);
         }
         let bytes = response.bytes().await?;
         if status.is_success() {
@@ -71,63 +69,52 @@ impl Api {
             password: password.into(),
             display_name: display_name.map(Into::into),
         };
-        self.request(Method::POST, "/api/auth/register", Some(serde_json::to_value(body)?)).await
+        self.request(Method::POST, "/api/auth/register", Some(&body)).await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Result<Session> {
         let body = Login { username: username.into(), password: password.into() };
-        self.request(Method::POST, "/api/auth/login", Some(serde_json::to_value(body)?)).await
+        self.request(Method::POST, "/api/auth/login", Some(&body)).await
     }
 
     pub async fn logout(&self) -> Result<()> {
-        self.request(Method::POST, "/api/auth/logout", None).await
+        self.request(Method::POST, "/api/auth/logout", NO_BODY).await
     }
 
     pub async fn search_users(&self, prefix: &str) -> Result<Vec<User>> {
-        #[derive(Deserialize)]
-        struct Users {
-            users: Vec<User>,
-        }
         let path = format!("/api/users?search={}", urlencode(prefix));
-        Ok(self.request::<Users>(Method::GET, &path, None).await?.users)
+        Ok(self.request::<rest::Users>(Method::GET, &path, NO_BODY).await?.users)
     }
 
     pub async fn friends(&self) -> Result<Vec<Friend>> {
-        #[derive(Deserialize)]
-        struct Friends {
-            friends: Vec<Friend>,
-        }
-        Ok(self.request::<Friends>(Method::GET, "/api/friends", None).await?.friends)
+        Ok(self.request::<rest::Friends>(Method::GET, "/api/friends", NO_BODY).await?.friends)
     }
 
     pub async fn friend_requests(&self) -> Result<FriendRequests> {
-        self.request(Method::GET, "/api/friends/requests", None).await
+        self.request(Method::GET, "/api/friends/requests", NO_BODY).await
     }
 
     /// Sends a request; if they had asked first, this makes you friends at once.
-    pub async fn request_friend(&self, username: &str) -> Result<Value> {
+    pub async fn request_friend(&self, username: &str) -> Result<FriendRequested> {
         let body = NewFriendRequest { username: username.into() };
-        self.request(Method::POST, "/api/friends/requests", Some(serde_json::to_value(body)?)).await
+        self.request(Method::POST, "/api/friends/requests", Some(&body)).await
     }
 
-    pub async fn accept_friend(&self, request_id: i64) -> Result<Value> {
-        self.request(Method::POST, &format!("/api/friends/requests/{request_id}/accept"), Some(json!({}))).await
+    pub async fn accept_friend(&self, request_id: i64) -> Result<FriendAdded> {
+        self.request(Method::POST, &format!("/api/friends/requests/{request_id}/accept"), Some(&Empty {})).await
     }
 
     pub async fn decline_friend(&self, request_id: i64) -> Result<()> {
-        self.request(Method::POST, &format!("/api/friends/requests/{request_id}/decline"), Some(json!({}))).await
+        self.request(Method::POST, &format!("/api/friends/requests/{request_id}/decline"), Some(&Empty {})).await
     }
 
     pub async fn remove_friend(&self, user_id: UserId) -> Result<()> {
-        self.request(Method::DELETE, &format!("/api/friends/{user_id}"), None).await
+        self.request(Method::DELETE, &format!("/api/friends/{user_id}"), NO_BODY).await
     }
 
     pub async fn conversations(&self) -> Result<Vec<Conversation>> {
-        #[derive(Deserialize)]
-        struct Conversations {
-            conversations: Vec<Conversation>,
-        }
-        Ok(self.request::<Conversations>(Method::GET, "/api/messages/conversations", None).await?.conversations)
+        let path = "/api/messages/conversations";
+        Ok(self.request::<rest::Conversations>(Method::GET, path, NO_BODY).await?.conversations)
     }
 
     pub async fn create_conversation(
@@ -135,12 +122,9 @@ impl Api {
         participant_ids: Vec<UserId>,
         title: Option<String>,
     ) -> Result<Conversation> {
-        #[derive(Deserialize)]
-        struct Created {
-            conversation: Conversation,
-        }
-        let body = serde_json::to_value(NewConversation { participant_ids, title })?;
-        Ok(self.request::<Created>(Method::POST, "/api/messages/conversations", Some(body)).await?.conversation)
+        let body = NewConversation { participant_ids, title };
+        let path = "/api/messages/conversations";
+        Ok(self.request::<rest::OneConversation>(Method::POST, path, Some(&body)).await?.conversation)
     }
 
     /// Messages with `seq < before` (newest first), or the newest page.
@@ -154,7 +138,7 @@ impl Api {
         if let Some(before) = before {
             path.push_str(&format!("&before={before}"));
         }
-        self.request(Method::GET, &path, None).await
+        self.request(Method::GET, &path, NO_BODY).await
     }
 }
 

@@ -2,30 +2,23 @@
 //! points, read cursors, and the outbox of messages not yet acknowledged.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use confab_protocol::{Conversation, ConversationId, ErrorBody, Message, MessageId, Seq, UserId};
-use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::error::Result;
-
-/// A message waiting in the outbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Pending {
-    pub conversation_id: ConversationId,
-    pub client_msg_id: String,
-    pub content: String,
-    pub created_at: i64,
-    /// Set when the server refused it for a reason other than connectivity; cleared by a retry.
-    pub error: Option<ErrorBody>,
-}
+use crate::outbox::{Pending, SendState};
 
 #[derive(Clone)]
 pub struct Cache {
     pool: SqlitePool,
+    /// SQL statements run so far: what tests read to show a path's cost does not grow with the
+    /// size of the cache (e.g. one sent message with 1 or 50 conversations).
+    statements: Arc<AtomicU64>,
 }
 
 impl Cache {
@@ -38,7 +31,18 @@ impl Cache {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("../../migrations/client").run(&pool).await?;
-        Ok(Cache { pool })
+        Ok(Cache { pool, statements: Arc::default() })
+    }
+
+    /// The pool, for one statement (counted).
+    fn db(&self) -> &SqlitePool {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        &self.pool
+    }
+
+    /// How many SQL statements this cache has run.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     pub async fn close(&self) {
@@ -56,7 +60,7 @@ impl Cache {
         .bind(conversation.id)
         .bind(serde_json::to_string(conversation)?)
         .bind(activity)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -71,46 +75,71 @@ impl Cache {
             query.push(", ").push_bind(conversation.id);
         }
         query.push(")");
-        query.build().execute(&self.pool).await?;
+        query.build().execute(self.db()).await?;
         Ok(())
     }
 
-    /// Cached conversations, most recent activity first, with `lastMessage` and `unreadCount` as
-    /// the cache knows them.
+    /// Cached conversations, most recent activity first, each as [`Cache::conversation`] gives it.
     pub async fn conversations(&self, me: UserId) -> Result<Vec<Conversation>> {
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT json FROM conversations ORDER BY last_activity DESC, id DESC")
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await?;
         let mut conversations = Vec::with_capacity(rows.len());
         for (json,) in rows {
-            let mut conversation: Conversation = serde_json::from_str(&json)?;
-            if let Some(last) = self.latest_message(conversation.id).await?
-                && conversation.last_message.as_ref().is_none_or(|m| m.seq <= last.seq)
-            {
-                conversation.last_message = Some(last);
-            }
-            let read = self.read_cursor(conversation.id, me).await?;
-            let unread: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND seq > $2
-                 AND json_extract(json, '$.senderId') <> $3 AND json_extract(json, '$.deletedAt') IS NULL",
-            )
-            .bind(conversation.id)
-            .bind(read)
-            .bind(me)
-            .fetch_one(&self.pool)
-            .await?;
-            // Counted over cached messages: exact once the cache holds everything after the cursor.
-            conversation.unread_count = unread;
-            conversations.push(conversation);
+            conversations.push(self.summarize(serde_json::from_str(&json)?, me).await?);
         }
         Ok(conversations)
+    }
+
+    /// One cached conversation with `lastMessage`, `unreadCount` and the members' read cursors as
+    /// the cache knows them. Its cost does not depend on how many conversations there are.
+    pub async fn conversation(&self, conversation_id: ConversationId, me: UserId) -> Result<Option<Conversation>> {
+        let json: Option<String> = sqlx::query_scalar("SELECT json FROM conversations WHERE id = $1")
+            .bind(conversation_id)
+            .fetch_optional(self.db())
+            .await?;
+        match json {
+            Some(json) => Ok(Some(self.summarize(serde_json::from_str(&json)?, me).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn summarize(&self, mut conversation: Conversation, me: UserId) -> Result<Conversation> {
+        if let Some(last) = self.latest_message(conversation.id).await?
+            && conversation.last_message.as_ref().is_none_or(|m| m.seq <= last.seq)
+        {
+            conversation.last_message = Some(last);
+        }
+        let cursors: Vec<(UserId, Seq)> =
+            sqlx::query_as("SELECT user_id, seq FROM read_cursors WHERE conversation_id = $1")
+                .bind(conversation.id)
+                .fetch_all(self.db())
+                .await?;
+        for member in &mut conversation.members {
+            if let Some(&(_, seq)) = cursors.iter().find(|(user, _)| *user == member.user.id) {
+                member.last_read_seq = member.last_read_seq.max(seq);
+            }
+        }
+        let read = cursors.iter().find(|(user, _)| *user == me).map_or(0, |&(_, seq)| seq);
+        let unread: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND seq > $2
+             AND json_extract(json, '$.senderId') <> $3 AND json_extract(json, '$.deletedAt') IS NULL",
+        )
+        .bind(conversation.id)
+        .bind(read)
+        .bind(me)
+        .fetch_one(self.db())
+        .await?;
+        // Counted over cached messages: exact once the cache holds everything after the cursor.
+        conversation.unread_count = unread;
+        Ok(conversation)
     }
 
     pub async fn has_conversation(&self, conversation_id: ConversationId) -> Result<bool> {
         let found: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = $1")
             .bind(conversation_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?;
         Ok(found.is_some())
     }
@@ -119,7 +148,7 @@ impl Cache {
         sqlx::query("UPDATE conversations SET muted = $2 WHERE id = $1")
             .bind(conversation_id)
             .bind(muted)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -127,7 +156,7 @@ impl Cache {
     pub async fn is_muted(&self, conversation_id: ConversationId) -> Result<bool> {
         let muted: Option<bool> = sqlx::query_scalar("SELECT muted FROM conversations WHERE id = $1")
             .bind(conversation_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?;
         Ok(muted.unwrap_or(false))
     }
@@ -146,19 +175,19 @@ impl Cache {
         .bind(message.seq)
         .bind(message.updated_seq)
         .bind(serde_json::to_string(message)?)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         sqlx::query("UPDATE conversations SET last_activity = MAX(last_activity, $2) WHERE id = $1")
             .bind(message.conversation_id)
             .bind(message.timestamp)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
 
     pub async fn message(&self, id: MessageId) -> Result<Option<Message>> {
         let json: Option<String> =
-            sqlx::query_scalar("SELECT json FROM messages WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+            sqlx::query_scalar("SELECT json FROM messages WHERE id = $1").bind(id).fetch_optional(self.db()).await?;
         Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
     }
 
@@ -176,7 +205,7 @@ impl Cache {
         .bind(conversation_id)
         .bind(before.unwrap_or(i64::MAX))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.into_iter().map(|(json,)| Ok(serde_json::from_str(&json)?)).collect()
     }
@@ -188,7 +217,7 @@ impl Cache {
         sqlx::query("DELETE FROM messages WHERE conversation_id = $1 AND seq < $2")
             .bind(conversation_id)
             .bind(seq)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -199,7 +228,7 @@ impl Cache {
     pub async fn oldest_seq(&self, conversation_id: ConversationId) -> Result<Option<Seq>> {
         Ok(sqlx::query_scalar("SELECT MIN(seq) FROM messages WHERE conversation_id = $1")
             .bind(conversation_id)
-            .fetch_one(&self.pool)
+            .fetch_one(self.db())
             .await?)
     }
 
@@ -210,13 +239,13 @@ impl Cache {
     // ---- sync points ----
 
     pub async fn sync_points(&self) -> Result<Vec<(ConversationId, Seq)>> {
-        Ok(sqlx::query_as("SELECT conversation_id, seq FROM sync_points").fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as("SELECT conversation_id, seq FROM sync_points").fetch_all(self.db()).await?)
     }
 
     pub async fn sync_point(&self, conversation_id: ConversationId) -> Result<Seq> {
         let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM sync_points WHERE conversation_id = $1")
             .bind(conversation_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await?;
         Ok(seq.unwrap_or(0))
     }
@@ -228,7 +257,7 @@ impl Cache {
         )
         .bind(conversation_id)
         .bind(seq)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -256,7 +285,7 @@ impl Cache {
         .bind(conversation_id)
         .bind(user_id)
         .bind(seq)
-        .execute(&self.pool)
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -266,7 +295,7 @@ impl Cache {
             sqlx::query_scalar("SELECT seq FROM read_cursors WHERE conversation_id = $1 AND user_id = $2")
                 .bind(conversation_id)
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db())
                 .await?;
         Ok(seq.unwrap_or(0))
     }
@@ -279,7 +308,7 @@ impl Cache {
             .bind(&pending.client_msg_id)
             .bind(&pending.content)
             .bind(pending.created_at)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?;
         Ok(())
     }
@@ -291,17 +320,13 @@ impl Cache {
              WHERE $1 IS NULL OR conversation_id = $1 ORDER BY local_id",
         )
         .bind(conversation_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db())
         .await?;
         rows.into_iter()
             .map(|(conversation_id, client_msg_id, content, created_at, error)| {
-                Ok(Pending {
-                    conversation_id,
-                    client_msg_id,
-                    content,
-                    created_at,
-                    error: error.map(|e| serde_json::from_str(&e)).transpose()?,
-                })
+                let error: Option<ErrorBody> = error.map(|e| serde_json::from_str(&e)).transpose()?;
+                let state = if error.is_some() { SendState::Failed } else { SendState::Queued };
+                Ok(Pending { conversation_id, client_msg_id, content, created_at, state, error })
             })
             .collect()
     }
@@ -312,7 +337,7 @@ impl Cache {
     }
 
     pub async fn remove_pending(&self, client_msg_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM outbox WHERE client_msg_id = $1").bind(client_msg_id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM outbox WHERE client_msg_id = $1").bind(client_msg_id).execute(self.db()).await?;
         Ok(())
     }
 
@@ -322,7 +347,7 @@ impl Cache {
         let updated = sqlx::query("UPDATE outbox SET error_json = $2 WHERE client_msg_id = $1")
             .bind(client_msg_id)
             .bind(json)
-            .execute(&self.pool)
+            .execute(self.db())
             .await?
             .rows_affected();
         Ok(updated > 0)

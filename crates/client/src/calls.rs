@@ -17,13 +17,18 @@ use std::sync::{Arc, Mutex};
 use confab_call::{
     AudioSink, AudioSource, CallConfig, CallEvent, CallMedia, CallPeer, CallState, CallStats, VideoSource,
 };
-use confab_protocol::notifications::{CallEndReason, CallEnded};
-use confab_protocol::{CallType, ConversationId, events};
-use serde::Deserialize;
+use confab_protocol::notifications::{
+    CallAccepted, CallEndReason, CallEnded, CallRenegotiated, IceCandidateRelayed, IncomingCall,
+};
+use confab_protocol::requests::{
+    AcceptCall, EndCall, IceCandidate, InitiateCall, RejectCall, RenegotiateCall, SdpKind,
+};
+use confab_protocol::{CallType, ConversationId};
 use serde_json::{Value, json};
 
-use crate::client::{Client, ClientEvent};
+use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::events::ClientEvent;
 
 /// The call id an outgoing call goes by until the server names it: its media is opened (and its
 /// problems reported) before `initiateCall` is answered.
@@ -115,7 +120,16 @@ impl Client {
     /// Builds a peer with this client's devices and configuration, and starts pumping its events.
     async fn new_peer(&self, call_id: &str, call_type: CallType) -> Result<(Arc<CallPeer>, PeerEvents)> {
         let devices = self.calls().devices.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let opened = devices.map(|d| d.open(call_id, call_type)).unwrap_or_default();
+        let opened = match devices {
+            // Opening a device blocks (ALSA, V4L2): not on an async worker.
+            Some(devices) => {
+                let id = call_id.to_owned();
+                tokio::task::spawn_blocking(move || devices.open(&id, call_type))
+                    .await
+                    .map_err(|e| Error::Protocol(format!("opening devices panicked: {e}")))?
+            }
+            None => OpenedMedia::default(),
+        };
         for message in opened.problems {
             self.emit(ClientEvent::CallProblem { call_id: call_id.to_owned(), message });
         }
@@ -135,13 +149,8 @@ impl Client {
                 return Err(e.into());
             }
         };
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Started {
-            call_id: String,
-        }
-        let request = json!({"conversationId": conversation_id, "callType": call_type, "sdp": sdp_of(&offer)?});
-        let started: Started = match self.request(events::INITIATE_CALL, request).await {
+        let request = InitiateCall { conversation_id, call_type, sdp: sdp_of(&offer)? };
+        let started = match self.request(&request).await {
             Ok(started) => started,
             Err(e) => {
                 let _ = peer.close().await;
@@ -177,7 +186,7 @@ impl Client {
             for candidate in early {
                 peer.add_remote_candidate(candidate).await?;
             }
-            self.request::<Value>(events::ACCEPT_CALL, json!({"callId": call_id, "sdp": sdp_of(&answer)?})).await
+            self.request(&AcceptCall { call_id: call_id.to_owned(), sdp: sdp_of(&answer)? }).await
         }
         .await;
         match answered {
@@ -195,14 +204,15 @@ impl Client {
 
     /// Declines a call ringing here (every device of yours stops ringing).
     pub async fn reject_call(&self, call_id: &str, reason: Option<&str>) -> Result<()> {
-        let result = self.request::<Value>(events::REJECT_CALL, json!({"callId": call_id, "reason": reason})).await;
+        let request = RejectCall { call_id: call_id.to_owned(), reason: reason.map(str::to_owned) };
+        let result = self.request(&request).await;
         self.close_call(call_id).await;
         result.map(drop)
     }
 
     /// Hangs up (or cancels a call that still rings at the other end).
     pub async fn end_call(&self, call_id: &str) -> Result<()> {
-        let result = self.request::<Value>(events::END_CALL, json!({"callId": call_id})).await;
+        let result = self.request(&EndCall { call_id: call_id.to_owned() }).await;
         self.close_call(call_id).await;
         result.map(drop)
     }
@@ -251,8 +261,8 @@ impl Client {
     pub async fn restart_call_ice(&self, call_id: &str) -> Result<()> {
         let peer = self.calls().peer(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?;
         let offer = peer.restart_ice().await?;
-        let request = json!({"callId": call_id, "kind": "offer", "sdp": sdp_of(&offer)?});
-        self.request::<Value>(events::RENEGOTIATE_CALL, request).await.map(drop)
+        let request = RenegotiateCall { call_id: call_id.to_owned(), kind: SdpKind::Offer, sdp: sdp_of(&offer)? };
+        self.request(&request).await.map(drop)
     }
 
     /// While a call's media stays disconnected, the offering side restarts ICE a few times; if
@@ -277,7 +287,7 @@ impl Client {
         });
     }
 
-    async fn close_call(&self, call_id: &str) {
+    pub(crate) async fn close_call(&self, call_id: &str) {
         if let Some(peer) = self.calls().remove(call_id)
             && let Err(e) = peer.close().await
         {
@@ -293,10 +303,7 @@ impl Client {
             while let Some(event) = events.0.recv().await {
                 match event {
                     CallEvent::LocalCandidate(candidate) => {
-                        if let Ok(connection) = client.connection() {
-                            let _ = connection
-                                .emit(events::ICE_CANDIDATE, &json!({"callId": call_id, "candidate": candidate}));
-                        }
+                        client.send_and_forget(&IceCandidate { call_id: call_id.clone(), candidate });
                     }
                     CallEvent::SourceStopped { source, reason } => client.emit(ClientEvent::CallProblem {
                         call_id: call_id.clone(),
@@ -323,74 +330,79 @@ impl Client {
         });
     }
 
-    /// Applies a call event from the server (before it is passed on to the UI).
-    pub(crate) async fn on_call_event(&self, name: &str, data: &Value) {
-        let call_id = data["callId"].as_str().unwrap_or_default().to_owned();
-        match name {
-            events::INCOMING_CALL => {
-                let call_type = serde_json::from_value(data["callType"].clone()).unwrap_or(CallType::Audio);
-                let offer = data["sdp"].as_str().map(str::to_owned);
-                let entry = Entry { call_type, offerer: false, offer, early_candidates: Vec::new(), peer: None };
-                self.calls().entries().insert(call_id, entry);
-            }
-            events::CALL_ACCEPTED => {
-                if let (Some(peer), Some(sdp)) = (self.calls().peer(&call_id), data["sdp"].as_str())
-                    && let Err(e) = peer.set_answer(description("answer", sdp)).await
-                {
-                    self.emit(ClientEvent::CallProblem {
-                        call_id: call_id.clone(),
-                        message: format!("the answer was unusable: {e}"),
-                    });
-                    let _ = self.end_call(&call_id).await;
-                }
-            }
-            events::ICE_CANDIDATE => {
-                let candidate = data["candidate"].clone();
-                let peer = {
-                    let mut entries = self.calls().entries();
-                    match entries.get_mut(&call_id) {
-                        Some(Entry { peer: Some(peer), .. }) => Some(peer.clone()),
-                        Some(entry) => {
-                            entry.early_candidates.push(candidate.clone());
-                            None
-                        }
-                        None => None,
-                    }
-                };
-                if let Some(peer) = peer
-                    && let Err(e) = peer.add_remote_candidate(candidate).await
-                {
-                    tracing::debug!(error = %e, call_id, "a remote candidate was refused");
-                }
-            }
-            events::RENEGOTIATE_CALL => {
-                let (Some(peer), Some(sdp)) = (self.calls().peer(&call_id), data["sdp"].as_str()) else { return };
-                let (client, sdp) = (self.clone(), sdp.to_owned());
-                let is_offer = data["kind"] == "offer";
-                tokio::spawn(async move {
-                    let applied = if is_offer {
-                        match peer.accept_offer(description("offer", &sdp)).await {
-                            Ok(answer) => match sdp_of(&answer) {
-                                Ok(answer) => {
-                                    let reply = json!({"callId": call_id, "kind": "answer", "sdp": answer});
-                                    client.request::<Value>(events::RENEGOTIATE_CALL, reply).await.map(drop)
-                                }
-                                Err(e) => Err(e),
-                            },
-                            Err(e) => Err(e.into()),
-                        }
-                    } else {
-                        peer.set_answer(description("answer", &sdp)).await.map_err(Error::from)
-                    };
-                    match applied {
-                        Ok(()) => client.emit(ClientEvent::CallRenegotiated { call_id }),
-                        Err(e) => tracing::warn!(call_id, error = %e, "renegotiation failed"),
-                    }
-                });
-            }
-            events::CALL_REJECTED | events::CALL_ENDED => self.close_call(&call_id).await,
-            _ => {}
+    /// A call rings here: keep its offer until this device accepts.
+    pub(crate) fn on_incoming_call(&self, call: &IncomingCall) {
+        let entry = Entry {
+            call_type: call.call_type,
+            offerer: false,
+            offer: Some(call.sdp.clone()),
+            early_candidates: Vec::new(),
+            peer: None,
+        };
+        self.calls().entries().insert(call.call_id.clone(), entry);
+    }
+
+    /// The callee answered: apply the answer (an unusable one ends the call).
+    pub(crate) async fn on_call_accepted(&self, accepted: &CallAccepted) {
+        let call_id = &accepted.call_id;
+        if let Some(peer) = self.calls().peer(call_id)
+            && let Err(e) = peer.set_answer(description("answer", &accepted.sdp)).await
+        {
+            self.emit(ClientEvent::CallProblem {
+                call_id: call_id.clone(),
+                message: format!("the answer was unusable: {e}"),
+            });
+            let _ = self.end_call(call_id).await;
         }
+    }
+
+    /// A candidate from the other side: to the peer, or kept until the peer exists.
+    pub(crate) async fn on_remote_candidate(&self, relayed: &IceCandidateRelayed) {
+        let call_id = &relayed.call_id;
+        let candidate = relayed.candidate.clone();
+        let peer = {
+            let mut entries = self.calls().entries();
+            match entries.get_mut(call_id) {
+                Some(Entry { peer: Some(peer), .. }) => Some(peer.clone()),
+                Some(entry) => {
+                    entry.early_candidates.push(candidate.clone());
+                    None
+                }
+                None => None,
+            }
+        };
+        if let Some(peer) = peer
+            && let Err(e) = peer.add_remote_candidate(candidate).await
+        {
+            tracing::debug!(error = %e, call_id, "a remote candidate was refused");
+        }
+    }
+
+    /// The other side's new offer (answered here) or answer (an ICE restart); the UI hears
+    /// [`ClientEvent::CallRenegotiated`] once it is applied.
+    pub(crate) fn on_renegotiate(&self, renegotiated: CallRenegotiated) {
+        let CallRenegotiated { call_id, kind, sdp, .. } = renegotiated;
+        let Some(peer) = self.calls().peer(&call_id) else { return };
+        let client = self.clone();
+        tokio::spawn(async move {
+            let applied = match kind {
+                SdpKind::Offer => match peer.accept_offer(description("offer", &sdp)).await {
+                    Ok(answer) => match sdp_of(&answer) {
+                        Ok(sdp) => {
+                            let reply = RenegotiateCall { call_id: call_id.clone(), kind: SdpKind::Answer, sdp };
+                            client.request(&reply).await.map(drop)
+                        }
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e.into()),
+                },
+                SdpKind::Answer => peer.set_answer(description("answer", &sdp)).await.map_err(Error::from),
+            };
+            match applied {
+                Ok(()) => client.emit(ClientEvent::CallRenegotiated { call_id }),
+                Err(e) => tracing::warn!(call_id, error = %e, "renegotiation failed"),
+            }
+        });
     }
 
     /// This device's socket dropped: the server ends every call it was in, so end them here too.

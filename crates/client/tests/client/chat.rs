@@ -57,12 +57,15 @@ async fn two_clients_chat_with_every_feature() {
     let unread = a.client.conversations().await.unwrap()[0].unread_count;
     assert_eq!(unread, 2);
     a.client.mark_read(conversation, two.seq).await.unwrap();
-    b.wait_for("read", |e| matches!(e, ClientEvent::Read(r) if r.user_id == a.id() && r.seq == two.seq)).await;
+    let a_id = a.id();
+    let read_by_a =
+        |c: &confab_protocol::Conversation| c.members.iter().any(|m| m.user.id == a_id && m.last_read_seq == two.seq);
+    b.wait_for("read", |e| matches!(e, ClientEvent::ConversationChanged { conversation } if read_by_a(conversation)))
+        .await;
     assert_eq!(a.client.conversations().await.unwrap()[0].unread_count, 0);
 
     // Presence: B sees A go offline when A's app quits.
-    assert!(b.client.is_online(a.id()));
-    let a_id = a.id();
+    assert!(b.client.is_online(a_id));
     a.shut().await;
     b.wait_for("offline", |e| matches!(e, ClientEvent::Presence { user_id, online: false, .. } if *user_id == a_id))
         .await;

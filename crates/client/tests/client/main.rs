@@ -3,6 +3,7 @@
 
 mod calls;
 mod chat;
+mod events;
 mod resilience;
 mod soak;
 mod support;

@@ -167,20 +167,25 @@ pub async fn pair(server: &Server, prefix: &str) -> (TestClient, TestClient, i64
     let request = b.client.friend_requests().await.unwrap().incoming.pop().unwrap();
     b.client.accept_friend(request.id).await.unwrap();
     let conversation = a.client.create_conversation(vec![b.id()], None).await.unwrap().id;
-    b.wait_for("conversationCreated", |e| matches!(e, ClientEvent::ConversationsChanged)).await;
+    b.wait_for("conversationCreated", |e| matches!(e, ClientEvent::Conversations { .. })).await;
     (a, b, conversation)
 }
 
-/// Waits for a message event with this content.
+/// Waits for a message with this content, live or in a catch-up page.
 pub async fn received(client: &mut TestClient, content: &str) -> confab_protocol::Message {
+    let is_it = |m: &confab_protocol::Message| m.content.as_deref() == Some(content);
     let event = client
-        .wait_for(
-            &format!("message {content:?}"),
-            |e| matches!(e, ClientEvent::Message { message, .. } if message.content.as_deref() == Some(content)),
-        )
+        .wait_for(&format!("message {content:?}"), |e| match e {
+            ClientEvent::Message { message, .. } => is_it(message),
+            ClientEvent::SyncPage { messages, .. } => messages.iter().any(is_it),
+            _ => false,
+        })
         .await;
-    let ClientEvent::Message { message, .. } = event else { unreachable!() };
-    message
+    match event {
+        ClientEvent::Message { message, .. } => message,
+        ClientEvent::SyncPage { messages, .. } => messages.into_iter().find(|m| is_it(m)).unwrap(),
+        _ => unreachable!(),
+    }
 }
 
 /// Waits until the client's outbox for a conversation is empty.
