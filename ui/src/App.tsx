@@ -11,7 +11,7 @@ import { Sidebar } from './components/Sidebar';
 import { useBackendEvents, useStable } from './hooks';
 import { presenceStale } from './logic/presence';
 import { sidebarRows } from './logic/sidebar';
-import { initialStore, isStoreEvent, reduce } from './logic/store';
+import { initialStore, isLagged, isStoreEvent, reduce } from './logic/store';
 import type { ClientEvent, ConnectionState, Conversation, Id, SessionInfo } from './types';
 
 export function App() {
@@ -50,6 +50,8 @@ export function App() {
         }
       } else if (isStoreEvent(event)) {
         dispatch(event);
+      } else if (isLagged(event)) {
+        backend.conversations().then((conversations) => dispatch({ type: 'reread', conversations })).catch(() => {});
       }
     }, []),
   );

@@ -8,7 +8,7 @@ import { groupTimeline } from '../logic/grouping';
 import { fitInside, intersect } from '../logic/menu';
 import { STALE_TITLE, presenceStale, presenceText } from '../logic/presence';
 import { QUICK_EMOJI, reactionChips, toggleAction } from '../logic/reactions';
-import type { OpenConversation, Presence, StoreAction } from '../logic/store';
+import { type OpenConversation, type Presence, type StoreAction, isLagged } from '../logic/store';
 import { TypingTracker, typingText } from '../logic/typing';
 import { conversationName, formatTime } from '../names';
 import type { ClientEvent, ConnectionState, Conversation, Id, Message, Pending, User } from '../types';
@@ -38,12 +38,16 @@ export function Chat({ conversation, open, presence, dispatch, me, calls, connec
   const stickToBottom = useRef(true);
   const id = conversation.id;
 
-  useEffect(() => {
+  // The latest page and the outbox: on opening, and again if events were lost.
+  const read = useCallback((reread: boolean) => {
     Promise.all([backend.messages(id, null, PAGE), backend.outbox(id)])
-      .then(([latest, outbox]) => dispatch({ type: 'opened', conversationId: id, messages: latest, pending: outbox }))
+      .then(([latest, outbox]) => dispatch({ type: 'opened', conversationId: id, messages: latest, pending: outbox, reread }))
       .catch((e) => setError(humanError(e, { action: 'chat' })));
-    backend.isMuted(id).then(setMuted).catch(() => {});
   }, [id, dispatch]);
+  useEffect(() => {
+    read(false);
+    backend.isMuted(id).then(setMuted).catch(() => {});
+  }, [id, read]);
 
   // Typing indicator expiry.
   useEffect(() => {
@@ -63,9 +67,11 @@ export function Chat({ conversation, open, presence, dispatch, me, calls, connec
           if (typing.messageFrom(event.message.senderId)) setTypists(typing.names());
         } else if (event.type === 'typing' && event.conversationId === id && event.userId !== me.id) {
           if (typing.seen(event.userId, event.username, event.isTyping, Date.now()) || event.isTyping) setTypists(typing.names());
+        } else if (isLagged(event)) {
+          read(true);
         }
       },
-      [id, me.id, typing],
+      [id, me.id, typing, read],
     ),
   );
 

@@ -3,7 +3,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { backend } from '../backend';
 import { useBackendEvents } from '../hooks';
 import { humanError } from '../logic/errors';
-import { type Presence, isOnline } from '../logic/store';
+import { type Presence, isLagged, isOnline } from '../logic/store';
 import type { ClientEvent, Friend, FriendRequests, Id, User } from '../types';
 
 /** Search users, send/accept/decline requests, see friends and their presence, start a chat. The
@@ -29,8 +29,9 @@ export function FriendsPanel({ presence, onChat, onGroup }: {
   useEffect(refresh, [refresh]);
   useBackendEvents(
     useCallback((event: ClientEvent) => {
-      // After a reconnect too: changes made while this app was offline came as no event.
-      if (event.type === 'friendsChanged' || event.type === 'synced') refresh();
+      // After a reconnect too (changes made while this app was offline came as no event), and when
+      // events were lost.
+      if (event.type === 'friendsChanged' || event.type === 'synced' || isLagged(event)) refresh();
     }, [refresh]),
   );
 

@@ -184,7 +184,7 @@ describe('the outbox', () => {
     expect(state.open!.pending.map((p) => p.state)).toEqual(['queued']);
     state = reduce(state, { type: 'outbox', conversationId: 10, pending: [pending('a', 'sending')] });
     expect(state.open!.pending.map((p) => p.state)).toEqual(['sending']);
-    const error = { code: 'rate_limited', message: 'slow down' };
+    const error = { code: 'rate_limited' as const, message: 'slow down' };
     state = reduce(state, { type: 'outbox', conversationId: 10, pending: [pending('a', 'failed', { error })] });
     expect(state.open!.pending[0]).toMatchObject({ state: 'failed', error });
     // The same outbox again: nothing changes.
@@ -232,6 +232,19 @@ describe('presence', () => {
     expect(reduce(state, { type: 'presence', userId: 3, online: false, lastSeen: 4000 })).toBe(state);
     // The list itself is untouched by presence.
     expect(state.conversations[0]).toBe(group);
+  });
+});
+
+describe('events lost on the way (lagged)', () => {
+  it('the list read again replaces it and drops the presence heard so far; the open outbox read again wins', () => {
+    let state = reduce(opened(), { type: 'presence', userId: 11, online: true, lastSeen: null });
+    state = reduce(state, { type: 'outbox', conversationId: 10, pending: [pending('a', 'sending')] });
+    state = reduce(state, { type: 'reread', conversations: [conv(10), conv(20, { title: 'renamed' }), conv(30)] });
+    expect(state.presence).toEqual({});
+    expect(state.conversations.find((c) => c.id === 20)!.title).toBe('renamed');
+    state = reduce(state, { type: 'opened', conversationId: 10, messages: [msg(10, 3), msg(10, 4)], pending: [], reread: true });
+    expect(state.open!.pending).toEqual([]);
+    expect(seqs(state)).toEqual([1, 2, 3, 4]);
   });
 });
 

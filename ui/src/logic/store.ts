@@ -40,8 +40,12 @@ export type StoreAction =
   | ClientEvent
   /** The user opened a conversation (or closed it with `null`); its first read follows. */
   | { type: 'open'; conversationId: Id | null }
-  /** The first read of the open conversation: its latest messages and its outbox. */
-  | { type: 'opened'; conversationId: Id; messages: Message[]; pending: Pending[] }
+  /** The first read of the open conversation: its latest messages and its outbox. `reread` after
+   * lost events: then the outbox read replaces the held one whatever came before. */
+  | { type: 'opened'; conversationId: Id; messages: Message[]; pending: Pending[]; reread?: boolean }
+  /** The list read again after lost events: presence heard so far may be stale too, so it is
+   * dropped (the list's summaries carry the core's current presence). */
+  | { type: 'reread'; conversations: Conversation[] }
   /** An older page of the open conversation. */
   | { type: 'older'; conversationId: Id; messages: Message[] }
   /** A conversation this device just created (its list event may follow). */
@@ -53,10 +57,17 @@ export type StoreAction =
 const STORE_EVENTS: ReadonlySet<ClientEvent['type']> = new Set(['message', 'outbox', 'syncPage', 'conversations', 'conversationChanged', 'presence']);
 export const isStoreEvent = (event: ClientEvent): boolean => STORE_EVENTS.has(event.type);
 
+/** The core lost events on their way here (the UI fell behind): what is shown is read again. */
+export const isLagged = (event: ClientEvent): boolean => (event as { type: string }).type === 'lagged';
+
 export function reduce(state: StoreState, action: StoreAction): StoreState {
   switch (action.type) {
     case 'conversations':
       return withConversations(state, replaceList(state.conversations, action.conversations));
+    case 'reread': {
+      const next = withConversations(state, replaceList(state.conversations, action.conversations));
+      return Object.keys(next.presence).length === 0 ? next : { ...next, presence: {} };
+    }
     case 'conversationChanged':
     case 'created':
       return withConversations(state, upsert(state.conversations, [action.conversation]));
@@ -92,7 +103,7 @@ export function reduce(state: StoreState, action: StoreAction): StoreState {
       const open = state.open;
       if (!open || open.id !== action.conversationId) return state;
       const withMessages = addMessages(open, action.messages, true)!;
-      const pending = open.outboxSeen ? withMessages.pending : undelivered(action.pending, withMessages.messages);
+      const pending = open.outboxSeen && !action.reread ? withMessages.pending : undelivered(action.pending, withMessages.messages);
       return withOpen(state, { ...withMessages, pending: samePending(open.pending, pending), loaded: true });
     }
     case 'older': {
