@@ -117,8 +117,8 @@ export class Proxy {
         socket.on('close', () => this.sockets.delete(socket));
         socket.on('error', () => {});
       }
-      client.pipe(upstream).on('close', () => upstream.destroy());
-      upstream.pipe(client).on('close', () => client.destroy());
+      client.pipe(upstream);
+      upstream.pipe(client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -127,6 +127,7 @@ export class Proxy {
 
   /** Refuses new connections and cuts the open ones. */
   async down() {
+    if (!this.listener.listening) return;
     const closed = new Promise((r) => this.listener.close(r));
     for (const socket of this.sockets) socket.destroy();
     await closed;
