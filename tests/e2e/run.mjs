@@ -89,6 +89,7 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
   after(async () => {
     for (const app of [alice, bob]) await app?.deleteSession().catch(() => {});
     for (const child of children) stop(child);
+    await aliceProxy.down();
   });
 
   it('registers two users, who befriend each other and open a direct chat', async () => {
@@ -388,9 +389,19 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     await closed(alice);
   });
 
-  it('shows the other user offline when their app quits', async () => {
+  it('shows the other user offline when their app quits, in the friends list without reading it again', async () => {
+    await click(alice, 'tab-friends');
+    const friendDot = await alice.$(`[data-testid="friend-${bobName}"] [data-testid="friend-presence"]`);
+    await waitFor('bob online in the friends list', async () => (await friendDot.getAttribute('data-online')) === 'true');
+    const before = await ipcCount(alice);
     await bob.deleteSession();
     bob = undefined;
+    await waitFor('bob offline in the friends list', async () => (await friendDot.getAttribute('data-online')) === 'false');
+    await settle();
+    const reads = ipcDelta(before, await ipcCount(alice));
+    console.log(`presence change with the friends list shown: ${JSON.stringify(reads)} invokes`);
+    assert.equal(reads.byCommand.friends ?? 0, 0, 'the friends list was not read again for a presence change');
+    await click(alice, 'tab-chats');
     const dot = await alice.$(`[data-testid^="conversation-"][data-name="${bobName}"] [data-testid="presence"]`);
     await waitFor('bob offline on alice', async () => (await dot.getAttribute('data-online')) === 'false');
     await shot(alice, 'presence-offline');

@@ -81,7 +81,8 @@ export function FriendsPanel({ presence, onChat, onGroup }: {
                 if (!next.delete(f.id)) next.add(f.id);
                 setGroupMembers(next);
               }} />
-            <span className={isOnline(presence, f.id, f.online) ? 'dot on' : 'dot'} data-testid="friend-presence" /> {f.displayName}
+            <span className={isOnline(presence, f.id, f.online) ? 'dot on' : 'dot'} data-testid="friend-presence"
+              data-online={isOnline(presence, f.id, f.online)} /> {f.displayName}
           </label>
           <span>
             <button onClick={() => onChat(f.id)} data-testid={`chat-${f.username}`}>Chat</button>
