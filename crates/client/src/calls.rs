@@ -1,12 +1,18 @@
 //! Calls on the client side: signaling through the server's call events, media through
 //! [`confab_call::CallPeer`] — one peer per `callId`, never "the current call".
 //!
+//! This module is the one owner of a call's state. Each call is an entry with an explicit
+//! [`CallPhase`] — outgoing `calling → active → ended`, incoming `ringing → answering → active →
+//! ended` — and every change publishes the whole [`CallSnapshot`] as [`ClientEvent::Call`], which
+//! the UI renders as it is (it only dismisses ended calls after a moment).
+//!
 //! The caller builds a peer and an offer, then `initiateCall`; the callee's devices ring
 //! (`incomingCall` keeps the offer here) until one of them accepts (a peer, the answer,
 //! `acceptCall`). ICE candidates trickle both ways through `iceCandidate`; those that arrive before
 //! the peer exists wait. When the media connection drops, the caller restarts ICE (a new offer and
-//! answer through `renegotiateCall`); if it does not recover, the call ends with a reason. Every end — `endCall`, `callRejected`, `callEnded`, the media failing, or
-//! this device's socket dropping (the server then ends its calls) — closes the peer.
+//! answer through `renegotiateCall`); if it does not recover, the call ends with a reason. Every
+//! end — `endCall`, `callRejected`, `callEnded`, the media failing, or this device's socket
+//! dropping (the server then ends its calls) — closes the peer and forgets the entry.
 //!
 //! Devices are the app's business: it gives the client a [`MediaDevices`] (microphone, speaker,
 //! camera, a video sink towards the UI); tests give synthetic ones.
@@ -18,12 +24,14 @@ use confab_call::{
     AudioSink, AudioSource, CallConfig, CallEvent, CallMedia, CallPeer, CallState, CallStats, VideoSource,
 };
 use confab_protocol::notifications::{
-    CallAccepted, CallEndReason, CallEnded, CallRenegotiated, IceCandidateRelayed, IncomingCall,
+    CallAccepted, CallEndReason, CallEnded, CallRejected, CallRenegotiated, IceCandidateRelayed, IncomingCall,
 };
 use confab_protocol::requests::{
     AcceptCall, EndCall, IceCandidate, InitiateCall, RejectCall, RenegotiateCall, SdpKind,
 };
-use confab_protocol::{CallType, ConversationId};
+use confab_protocol::time::now_ms;
+use confab_protocol::{CallType, ConversationId, ConversationKind, ErrorCode};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::client::Client;
@@ -54,9 +62,147 @@ pub struct OpenedMedia {
     pub problems: Vec<String>,
 }
 
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum CallPhase {
+    /// Outgoing, ringing at the other end.
+    Calling,
+    /// Incoming, waiting for accept or decline.
+    Ringing,
+    /// Incoming, accepted here, being connected.
+    Answering,
+    /// Answered.
+    Active,
+    Ended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum CallDirection {
+    Outgoing,
+    Incoming,
+}
+
+/// Why a call ended: the server's reasons, and two of this device's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum CallEnd {
+    Hangup,
+    Cancelled,
+    Rejected,
+    Missed,
+    Disconnected,
+    AnsweredElsewhere,
+    /// The other side was in another call (`initiateCall` refused with `busy`).
+    Busy,
+    /// Placing or answering the call failed (see `error`).
+    Failed,
+}
+
+impl From<CallEndReason> for CallEnd {
+    fn from(reason: CallEndReason) -> Self {
+        match reason {
+            CallEndReason::Hangup => CallEnd::Hangup,
+            CallEndReason::Cancelled => CallEnd::Cancelled,
+            CallEndReason::Rejected => CallEnd::Rejected,
+            CallEndReason::Missed => CallEnd::Missed,
+            CallEndReason::Disconnected => CallEnd::Disconnected,
+            CallEndReason::AnsweredElsewhere => CallEnd::AnsweredElsewhere,
+        }
+    }
+}
+
+/// A call as the UI shows it: published whole on every change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct CallSnapshot {
+    /// [`OUTGOING_CALL_ID`] until the server names an outgoing call.
+    pub call_id: String,
+    /// Set on the first snapshot under the server's id: the id this call had before.
+    pub replaces: Option<String>,
+    pub conversation_id: ConversationId,
+    /// Who is on the other end, as the UI names them.
+    pub peer_name: String,
+    pub call_type: CallType,
+    pub direction: CallDirection,
+    pub phase: CallPhase,
+    /// When it was answered (ms since the epoch).
+    pub answered_at: Option<i64>,
+    pub muted: bool,
+    pub camera_on: bool,
+    /// The media connection, once this device is a party.
+    pub media: Option<CallState>,
+    /// What the user should know ("no microphone found"), oldest first, without repeats.
+    pub problems: Vec<String>,
+    pub end_reason: Option<CallEnd>,
+    /// The callee's reason when they declined.
+    pub reject_reason: Option<String>,
+    /// The server's duration, or the time since answering, once ended.
+    pub duration_ms: i64,
+    pub ended_at: Option<i64>,
+    /// Why placing or answering failed.
+    pub error: Option<String>,
+}
+
+impl CallSnapshot {
+    pub(crate) fn new(
+        call_id: &str,
+        conversation_id: ConversationId,
+        peer_name: String,
+        call_type: CallType,
+        direction: CallDirection,
+    ) -> Self {
+        CallSnapshot {
+            call_id: call_id.to_owned(),
+            replaces: None,
+            conversation_id,
+            peer_name,
+            call_type,
+            direction,
+            phase: match direction {
+                CallDirection::Outgoing => CallPhase::Calling,
+                CallDirection::Incoming => CallPhase::Ringing,
+            },
+            answered_at: None,
+            muted: false,
+            camera_on: call_type == CallType::Video,
+            media: None,
+            problems: Vec::new(),
+            end_reason: None,
+            reject_reason: None,
+            duration_ms: 0,
+            ended_at: None,
+            error: None,
+        }
+    }
+
+    fn end(&mut self, reason: CallEnd, server_duration_ms: Option<i64>) {
+        if self.phase == CallPhase::Ended {
+            return;
+        }
+        let now = now_ms();
+        let measured = self.answered_at.map_or(0, |at| (now - at).max(0));
+        self.phase = CallPhase::Ended;
+        self.end_reason = Some(reason);
+        self.ended_at = Some(now);
+        self.duration_ms = server_duration_ms.filter(|&d| d > 0).unwrap_or(measured);
+    }
+
+    fn problem(&mut self, message: String) {
+        if !self.problems.contains(&message) {
+            self.problems.push(message);
+        }
+    }
+}
+
 /// One call this device takes part in (or that rings here).
 struct Entry {
-    call_type: CallType,
+    view: CallSnapshot,
     /// This device made the first offer (the caller): it is the one that restarts ICE.
     offerer: bool,
     /// The caller's offer SDP while the call rings here; taken when this device accepts.
@@ -65,6 +211,14 @@ struct Entry {
     early_candidates: Vec<Value>,
     /// The media connection, once this device is a party.
     peer: Option<Arc<CallPeer>>,
+    /// The user hung up an outgoing call before the server named it: end it once named.
+    cancel_when_named: bool,
+}
+
+impl Entry {
+    fn new(view: CallSnapshot, offerer: bool, offer: Option<String>) -> Entry {
+        Entry { view, offerer, offer, early_candidates: Vec::new(), peer: None, cancel_when_named: false }
+    }
 }
 
 /// The calls of one client.
@@ -76,7 +230,30 @@ pub(crate) struct Calls {
     config: Mutex<CallConfig>,
     /// By call id.
     entries: Mutex<HashMap<String, Entry>>,
+    /// Call pushes for an id not known yet while an outgoing call waits for its id (the push can
+    /// overtake `initiateCall`'s answer on its way to the task that placed the call).
+    early_pushes: Mutex<Vec<EarlyPush>>,
 }
+
+/// A call push that came before its call was known here.
+enum EarlyPush {
+    Accepted(CallAccepted),
+    Rejected(CallRejected),
+    Ended(CallEnded),
+}
+
+impl EarlyPush {
+    fn call_id(&self) -> &str {
+        match self {
+            EarlyPush::Accepted(e) => &e.call_id,
+            EarlyPush::Rejected(e) => &e.call_id,
+            EarlyPush::Ended(e) => &e.call_id,
+        }
+    }
+}
+
+/// Early pushes kept at most (pushes of calls on other devices are never claimed).
+const MAX_EARLY_PUSHES: usize = 20;
 
 impl Calls {
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -85,11 +262,6 @@ impl Calls {
 
     fn peer(&self, call_id: &str) -> Option<Arc<CallPeer>> {
         self.entries().get(call_id).and_then(|e| e.peer.clone())
-    }
-
-    /// Forgets a call; returns its peer to close.
-    fn remove(&self, call_id: &str) -> Option<Arc<CallPeer>> {
-        self.entries().remove(call_id).and_then(|e| e.peer)
     }
 }
 
@@ -117,6 +289,56 @@ impl Client {
         *self.calls().config.lock().unwrap_or_else(|p| p.into_inner()) = config;
     }
 
+    /// The calls of this device as they are now (ringing, under way).
+    pub fn calls_now(&self) -> Vec<CallSnapshot> {
+        self.calls().entries().values().map(|e| e.view.clone()).collect()
+    }
+
+    /// Changes a call's state and publishes its snapshot; false if there is no such call.
+    fn update_call(&self, call_id: &str, change: impl FnOnce(&mut Entry)) -> bool {
+        let snapshot = {
+            let mut entries = self.calls().entries();
+            let Some(entry) = entries.get_mut(call_id) else { return false };
+            let before = entry.view.clone();
+            change(entry);
+            (entry.view != before).then(|| entry.view.clone())
+        };
+        if let Some(snapshot) = snapshot {
+            self.emit(ClientEvent::Call(snapshot));
+        }
+        true
+    }
+
+    /// Ends a call here: publishes the ended snapshot, forgets the entry and closes its peer.
+    async fn finish_call(&self, call_id: &str, reason: CallEnd, server_duration_ms: Option<i64>) {
+        let entry = self.calls().entries().remove(call_id);
+        let Some(mut entry) = entry else { return };
+        entry.view.end(reason, server_duration_ms);
+        self.emit(ClientEvent::Call(entry.view));
+        if let Some(peer) = entry.peer
+            && let Err(e) = peer.close().await
+        {
+            tracing::debug!(error = %e, call_id, "closing a call's peer");
+        }
+    }
+
+    /// The name of the other member of a direct conversation, as cached.
+    async fn peer_name(&self, conversation_id: ConversationId) -> String {
+        let me = self.me().map(|u| u.id).unwrap_or_default();
+        let conversation = match self.cache() {
+            Ok(cache) => cache.conversation(conversation_id, me).await.ok().flatten(),
+            Err(_) => None,
+        };
+        conversation
+            .and_then(|c| match c.kind {
+                ConversationKind::Direct => {
+                    c.members.into_iter().find(|m| m.user.id != me).map(|m| m.user.display_name)
+                }
+                ConversationKind::Group => c.title,
+            })
+            .unwrap_or_default()
+    }
+
     /// Builds a peer with this client's devices and configuration, and starts pumping its events.
     async fn new_peer(&self, call_id: &str, call_type: CallType) -> Result<(Arc<CallPeer>, PeerEvents)> {
         let devices = self.calls().devices.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -130,73 +352,156 @@ impl Client {
             }
             None => OpenedMedia::default(),
         };
-        for message in opened.problems {
-            self.emit(ClientEvent::CallProblem { call_id: call_id.to_owned(), message });
+        if !opened.problems.is_empty() {
+            self.update_call(call_id, |entry| {
+                for message in opened.problems {
+                    entry.view.problem(message);
+                }
+            });
         }
         let config = self.calls().config.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let (peer, events) = CallPeer::new(config, opened.media).await?;
         Ok((Arc::new(peer), PeerEvents(events)))
     }
 
-    /// Calls the other member of a direct conversation; returns the call id. The call rings until
-    /// `callAccepted`, `callRejected` or `callEnded` arrives.
+    /// Calls the other member of a direct conversation; returns the call id. The call is published
+    /// as [`OUTGOING_CALL_ID`] at once, then under the server's id; it rings until `callAccepted`,
+    /// `callRejected` or `callEnded` arrives. A failure ends it (`busy` or `failed`) and is returned.
     pub async fn start_call(&self, conversation_id: ConversationId, call_type: CallType) -> Result<String> {
-        let (peer, events) = self.new_peer(OUTGOING_CALL_ID, call_type).await?;
-        let offer = match peer.create_offer().await {
-            Ok(offer) => offer,
-            Err(e) => {
-                let _ = peer.close().await;
-                return Err(e.into());
+        let peer_name = self.peer_name(conversation_id).await;
+        let view = CallSnapshot::new(OUTGOING_CALL_ID, conversation_id, peer_name, call_type, CallDirection::Outgoing);
+        {
+            let mut entries = self.calls().entries();
+            if entries.contains_key(OUTGOING_CALL_ID) {
+                return Err(Error::Server(confab_protocol::ErrorBody::new(ErrorCode::Busy, "a call is being placed")));
             }
-        };
-        let request = InitiateCall { conversation_id, call_type, sdp: sdp_of(&offer)? };
-        let started = match self.request(&request).await {
+            entries.insert(OUTGOING_CALL_ID.to_owned(), Entry::new(view.clone(), true, None));
+        }
+        self.emit(ClientEvent::Call(view));
+        match self.place_call(conversation_id, call_type).await {
+            Ok(call_id) => Ok(call_id),
+            Err(e) => {
+                let reason = match &e {
+                    Error::Server(body) if body.code == ErrorCode::Busy => CallEnd::Busy,
+                    _ => CallEnd::Failed,
+                };
+                self.update_call(OUTGOING_CALL_ID, |entry| entry.view.error = Some(e.to_string()));
+                self.finish_call(OUTGOING_CALL_ID, reason, None).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn place_call(&self, conversation_id: ConversationId, call_type: CallType) -> Result<String> {
+        let (peer, events) = self.new_peer(OUTGOING_CALL_ID, call_type).await?;
+        let placed = async {
+            let offer = peer.create_offer().await?;
+            self.request(&InitiateCall { conversation_id, call_type, sdp: sdp_of(&offer)? }).await
+        }
+        .await;
+        let started = match placed {
             Ok(started) => started,
             Err(e) => {
                 let _ = peer.close().await;
                 return Err(e);
             }
         };
+        let call_id = started.call_id;
         if let Some(devices) = self.calls().devices.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-            devices.outgoing_named(&started.call_id);
+            devices.outgoing_named(&call_id);
         }
-        let entry = Entry { call_type, offerer: true, offer: None, early_candidates: Vec::new(), peer: Some(peer) };
-        self.calls().entries().insert(started.call_id.clone(), entry);
-        self.pump(started.call_id.clone(), events);
-        Ok(started.call_id)
+        let (snapshot, cancelled) = {
+            let mut entries = self.calls().entries();
+            let mut entry = entries.remove(OUTGOING_CALL_ID).unwrap_or_else(|| {
+                // Ended meanwhile (the connection dropped): keep the peer only to close it below.
+                let mut view =
+                    CallSnapshot::new(&call_id, conversation_id, String::new(), call_type, CallDirection::Outgoing);
+                view.end(CallEnd::Disconnected, None);
+                let mut entry = Entry::new(view, true, None);
+                entry.cancel_when_named = true;
+                entry
+            });
+            entry.view.call_id = call_id.clone();
+            entry.view.replaces = Some(OUTGOING_CALL_ID.to_owned());
+            entry.peer = Some(peer);
+            let snapshot = entry.view.clone();
+            let cancelled = entry.cancel_when_named;
+            entries.insert(call_id.clone(), entry);
+            (snapshot, cancelled)
+        };
+        self.emit(ClientEvent::Call(snapshot));
+        self.pump(call_id.clone(), events);
+        if cancelled {
+            let _ = self.end_call(&call_id).await;
+            return Ok(call_id);
+        }
+        // Pushes for this call that overtook the answer.
+        let early: Vec<EarlyPush> = {
+            let mut pushes = self.calls().early_pushes.lock().unwrap_or_else(|p| p.into_inner());
+            let (mine, others) = std::mem::take(&mut *pushes).into_iter().partition(|p| p.call_id() == call_id);
+            *pushes = others;
+            mine
+        };
+        for push in early {
+            match push {
+                EarlyPush::Accepted(e) => self.on_call_accepted(&e).await,
+                EarlyPush::Rejected(e) => self.on_call_rejected(e).await,
+                EarlyPush::Ended(e) => self.on_call_ended(e).await,
+            }
+        }
+        Ok(call_id)
     }
 
     /// Answers a ringing call on this device.
     pub async fn accept_call(&self, call_id: &str) -> Result<()> {
-        let (offer, call_type) = {
-            let mut entries = self.calls().entries();
-            let entry = entries.get_mut(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?;
-            let offer = entry.offer.take().ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?;
-            (offer, entry.call_type)
-        };
-        let (peer, events) = self.new_peer(call_id, call_type).await?;
-        let answered = async {
-            let answer = peer.accept_offer(description("offer", &offer)).await?;
-            let early = {
-                let mut entries = self.calls().entries();
-                let entry = entries.get_mut(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?;
-                entry.peer = Some(peer.clone());
-                std::mem::take(&mut entry.early_candidates)
-            };
-            for candidate in early {
-                peer.add_remote_candidate(candidate).await?;
+        let mut taken = None;
+        self.update_call(call_id, |entry| {
+            if let Some(offer) = entry.offer.take() {
+                entry.view.phase = CallPhase::Answering;
+                taken = Some((offer, entry.view.call_type));
             }
-            self.request(&AcceptCall { call_id: call_id.to_owned(), sdp: sdp_of(&answer)? }).await
+        });
+        let (offer, call_type) = taken.ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?;
+        let answered = async {
+            let (peer, events) = self.new_peer(call_id, call_type).await?;
+            let attached = async {
+                let answer = peer.accept_offer(description("offer", &offer)).await?;
+                let early = {
+                    let mut entries = self.calls().entries();
+                    let entry = entries.get_mut(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?;
+                    entry.peer = Some(peer.clone());
+                    std::mem::take(&mut entry.early_candidates)
+                };
+                for candidate in early {
+                    peer.add_remote_candidate(candidate).await?;
+                }
+                self.request(&AcceptCall { call_id: call_id.to_owned(), sdp: sdp_of(&answer)? }).await
+            }
+            .await;
+            match attached {
+                Ok(_) => Ok(events),
+                Err(e) => {
+                    let _ = peer.close().await;
+                    Err(e)
+                }
+            }
         }
         .await;
         match answered {
-            Ok(_) => {
+            Ok(events) => {
+                self.update_call(call_id, |entry| {
+                    entry.view.phase = CallPhase::Active;
+                    entry.view.answered_at.get_or_insert_with(now_ms);
+                });
                 self.pump(call_id.to_owned(), events);
                 Ok(())
             }
             Err(e) => {
-                self.calls().remove(call_id);
-                let _ = peer.close().await;
+                self.update_call(call_id, |entry| {
+                    entry.view.problem(e.to_string());
+                    entry.view.error = Some(e.to_string());
+                });
+                self.finish_call(call_id, CallEnd::Failed, None).await;
                 Err(e)
             }
         }
@@ -206,26 +511,42 @@ impl Client {
     pub async fn reject_call(&self, call_id: &str, reason: Option<&str>) -> Result<()> {
         let request = RejectCall { call_id: call_id.to_owned(), reason: reason.map(str::to_owned) };
         let result = self.request(&request).await;
-        self.close_call(call_id).await;
+        self.finish_call(call_id, CallEnd::Rejected, None).await;
         result.map(drop)
     }
 
-    /// Hangs up (or cancels a call that still rings at the other end).
+    /// Hangs up (or cancels a call that still rings at the other end, or is still being placed).
     pub async fn end_call(&self, call_id: &str) -> Result<()> {
+        let mut placing = false;
+        self.update_call(call_id, |entry| {
+            if call_id == OUTGOING_CALL_ID {
+                placing = true;
+                entry.cancel_when_named = true;
+                entry.view.end(CallEnd::Cancelled, None);
+            }
+        });
+        if placing {
+            // `place_call` ends it on the server as soon as it has an id.
+            return Ok(());
+        }
+        let ringing_out = self.calls().entries().get(call_id).is_some_and(|e| e.view.phase == CallPhase::Calling);
         let result = self.request(&EndCall { call_id: call_id.to_owned() }).await;
-        self.close_call(call_id).await;
+        let reason = if ringing_out { CallEnd::Cancelled } else { CallEnd::Hangup };
+        self.finish_call(call_id, reason, None).await;
         result.map(drop)
     }
 
     /// Stops (or resumes) sending your microphone.
     pub fn set_call_muted(&self, call_id: &str, muted: bool) -> Result<()> {
         self.calls().peer(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?.set_muted(muted);
+        self.update_call(call_id, |entry| entry.view.muted = muted);
         Ok(())
     }
 
     /// Stops (or resumes) sending your camera.
     pub fn set_call_camera(&self, call_id: &str, on: bool) -> Result<()> {
         self.calls().peer(call_id).ok_or_else(|| Error::NoSuchCall(call_id.to_owned()))?.set_camera(on);
+        self.update_call(call_id, |entry| entry.view.camera_on = on);
         Ok(())
     }
 
@@ -287,16 +608,8 @@ impl Client {
         });
     }
 
-    pub(crate) async fn close_call(&self, call_id: &str) {
-        if let Some(peer) = self.calls().remove(call_id)
-            && let Err(e) = peer.close().await
-        {
-            tracing::debug!(error = %e, call_id, "closing a call's peer");
-        }
-    }
-
-    /// Forwards a peer's candidates to the server and its state to the UI; a connection that
-    /// failed ends the call.
+    /// Forwards a peer's candidates to the server and its state to the call's snapshot; a
+    /// connection that failed ends the call.
     fn pump(&self, call_id: String, mut events: PeerEvents) {
         let client = self.clone();
         tokio::spawn(async move {
@@ -305,17 +618,17 @@ impl Client {
                     CallEvent::LocalCandidate(candidate) => {
                         client.send_and_forget(&IceCandidate { call_id: call_id.clone(), candidate });
                     }
-                    CallEvent::SourceStopped { source, reason } => client.emit(ClientEvent::CallProblem {
-                        call_id: call_id.clone(),
-                        message: format!("the {source} stopped: {reason}"),
-                    }),
+                    CallEvent::SourceStopped { source, reason } => {
+                        client.update_call(&call_id, |entry| {
+                            entry.view.problem(format!("the {source} stopped: {reason}"))
+                        });
+                    }
                     CallEvent::State(state) => {
-                        client.emit(ClientEvent::CallMedia { call_id: call_id.clone(), state });
+                        client.update_call(&call_id, |entry| entry.view.media = Some(state));
                         match state {
                             CallState::Failed => {
-                                client.emit(ClientEvent::CallProblem {
-                                    call_id: call_id.clone(),
-                                    message: "the connection to the other side was lost".into(),
+                                client.update_call(&call_id, |entry| {
+                                    entry.view.problem("the connection to the other side was lost".into())
                                 });
                                 let _ = client.end_call(&call_id).await;
                                 break;
@@ -330,30 +643,69 @@ impl Client {
         });
     }
 
+    /// Keeps a push for a call not known here while an outgoing call waits for its id; true if kept.
+    fn keep_early(&self, call_id: &str, push: impl FnOnce() -> EarlyPush) -> bool {
+        let entries = self.calls().entries();
+        if entries.contains_key(call_id) || !entries.contains_key(OUTGOING_CALL_ID) {
+            return false;
+        }
+        drop(entries);
+        let mut pushes = self.calls().early_pushes.lock().unwrap_or_else(|p| p.into_inner());
+        pushes.push(push());
+        let excess = pushes.len().saturating_sub(MAX_EARLY_PUSHES);
+        pushes.drain(..excess);
+        true
+    }
+
     /// A call rings here: keep its offer until this device accepts.
     pub(crate) fn on_incoming_call(&self, call: &IncomingCall) {
-        let entry = Entry {
-            call_type: call.call_type,
-            offerer: false,
-            offer: Some(call.sdp.clone()),
-            early_candidates: Vec::new(),
-            peer: None,
-        };
-        self.calls().entries().insert(call.call_id.clone(), entry);
+        let view = CallSnapshot::new(
+            &call.call_id,
+            call.conversation_id,
+            call.caller_username.clone(),
+            call.call_type,
+            CallDirection::Incoming,
+        );
+        self.calls().entries().insert(call.call_id.clone(), Entry::new(view.clone(), false, Some(call.sdp.clone())));
+        self.emit(ClientEvent::Call(view));
     }
 
     /// The callee answered: apply the answer (an unusable one ends the call).
     pub(crate) async fn on_call_accepted(&self, accepted: &CallAccepted) {
         let call_id = &accepted.call_id;
+        if self.keep_early(call_id, || EarlyPush::Accepted(accepted.clone())) {
+            return;
+        }
+        let answered = self.update_call(call_id, |entry| {
+            if entry.view.phase != CallPhase::Ended {
+                entry.view.phase = CallPhase::Active;
+                entry.view.answered_at.get_or_insert_with(now_ms);
+            }
+        });
+        if !answered {
+            return;
+        }
         if let Some(peer) = self.calls().peer(call_id)
             && let Err(e) = peer.set_answer(description("answer", &accepted.sdp)).await
         {
-            self.emit(ClientEvent::CallProblem {
-                call_id: call_id.clone(),
-                message: format!("the answer was unusable: {e}"),
-            });
+            self.update_call(call_id, |entry| entry.view.problem(format!("the answer was unusable: {e}")));
             let _ = self.end_call(call_id).await;
         }
+    }
+
+    pub(crate) async fn on_call_rejected(&self, rejected: CallRejected) {
+        if self.keep_early(&rejected.call_id, || EarlyPush::Rejected(rejected.clone())) {
+            return;
+        }
+        self.update_call(&rejected.call_id, |entry| entry.view.reject_reason = rejected.reason.clone());
+        self.finish_call(&rejected.call_id, CallEnd::Rejected, None).await;
+    }
+
+    pub(crate) async fn on_call_ended(&self, ended: CallEnded) {
+        if self.keep_early(&ended.call_id, || EarlyPush::Ended(ended.clone())) {
+            return;
+        }
+        self.finish_call(&ended.call_id, ended.reason.into(), Some(ended.duration_ms)).await;
     }
 
     /// A candidate from the other side: to the peer, or kept until the peer exists.
@@ -409,9 +761,11 @@ impl Client {
     pub(crate) async fn end_calls_of_lost_connection(&self) {
         let ids: Vec<String> = self.calls().entries().keys().cloned().collect();
         for call_id in ids {
-            self.close_call(&call_id).await;
-            let ended = CallEnded { call_id, reason: CallEndReason::Disconnected, duration_ms: 0 };
-            self.emit(ClientEvent::CallEnded(ended));
+            if call_id == OUTGOING_CALL_ID {
+                // Still being placed: `place_call` fails on its own (no connection for the answer).
+                continue;
+            }
+            self.finish_call(&call_id, CallEnd::Disconnected, None).await;
         }
     }
 }

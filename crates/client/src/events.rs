@@ -3,12 +3,11 @@
 //! the outbox of a conversation, one page of a catch-up). The UI re-reads only on sign-in, when it
 //! opens a conversation, and for friends (which change rarely and come from the server).
 
-use confab_protocol::notifications::{
-    CallAccepted, CallEnded, CallRejected, IceCandidateRelayed, IncomingCall, Typing,
-};
+use confab_protocol::notifications::{IceCandidateRelayed, Typing};
 use confab_protocol::{Conversation, ConversationId, Message, UserId};
 use serde::{Deserialize, Serialize};
 
+use crate::calls::CallSnapshot;
 use crate::outbox::Pending;
 
 /// The connection as the UI shows it.
@@ -86,26 +85,13 @@ pub enum ClientEvent {
     FriendsChanged {
         event: String,
     },
-    IncomingCall(IncomingCall),
-    CallAccepted(CallAccepted),
-    CallRejected(CallRejected),
-    CallEnded(CallEnded),
+    /// A call of this device changed: its whole state, to render as it is (see [`crate::calls`]).
+    Call(CallSnapshot),
+    /// An ICE candidate the other side sent (tests check where media may flow).
     IceCandidate(IceCandidateRelayed),
-    /// The media connection of a call this device is in changed state.
-    #[serde(rename_all = "camelCase")]
-    CallMedia {
-        call_id: String,
-        state: confab_call::CallState,
-    },
     /// The other side's new offer or answer (an ICE restart) was applied.
     #[serde(rename_all = "camelCase")]
     CallRenegotiated {
         call_id: String,
-    },
-    /// Something about a call the user should know ("no microphone found", "connection lost").
-    #[serde(rename_all = "camelCase")]
-    CallProblem {
-        call_id: String,
-        message: String,
     },
 }

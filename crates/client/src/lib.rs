@@ -29,7 +29,7 @@ pub mod session;
 pub mod socketio;
 pub mod sync;
 
-pub use calls::{MediaDevices, OUTGOING_CALL_ID, OpenedMedia};
+pub use calls::{CallDirection, CallEnd, CallPhase, CallSnapshot, MediaDevices, OUTGOING_CALL_ID, OpenedMedia};
 pub use client::Client;
 pub use confab_call as media;
 pub use error::{Error, Result};

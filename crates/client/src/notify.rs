@@ -4,6 +4,7 @@
 use confab_protocol::{ConversationId, Message, MessageType, UserId};
 
 use crate::ClientEvent;
+use crate::calls::{CallDirection, CallPhase};
 
 /// What the UI is showing right now.
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,13 +81,17 @@ pub fn notice_for(
                 }
             }
         }
-        ClientEvent::IncomingCall(call) if !attention.focused => Some(Notice {
-            title: format!("{} is calling", call.caller_username),
-            body: match call.call_type {
-                confab_protocol::CallType::Audio => "Incoming voice call".into(),
-                confab_protocol::CallType::Video => "Incoming video call".into(),
-            },
-        }),
+        ClientEvent::Call(call)
+            if !attention.focused && call.direction == CallDirection::Incoming && call.phase == CallPhase::Ringing =>
+        {
+            Some(Notice {
+                title: format!("{} is calling", call.peer_name),
+                body: match call.call_type {
+                    confab_protocol::CallType::Audio => "Incoming voice call".into(),
+                    confab_protocol::CallType::Video => "Incoming video call".into(),
+                },
+            })
+        }
         _ => None,
     }
 }
@@ -171,17 +176,20 @@ mod tests {
 
     #[test]
     fn incoming_calls_notify_only_an_unfocused_window() {
-        let call = ClientEvent::IncomingCall(confab_protocol::notifications::IncomingCall {
-            call_id: "c".into(),
-            caller_id: 2,
-            caller_username: "alice".into(),
-            conversation_id: 7,
-            call_type: confab_protocol::CallType::Video,
-            sdp: String::new(),
-        });
+        let ringing = crate::calls::CallSnapshot::new(
+            "c",
+            7,
+            "alice".into(),
+            confab_protocol::CallType::Video,
+            CallDirection::Incoming,
+        );
+        let mut answered = ringing.clone();
+        answered.phase = CallPhase::Active;
+        let call = ClientEvent::Call(ringing);
         let away = Attention { focused: false, open_conversation: Some(7) };
         let notice = notice_for(&call, 1, away, NOT_MUTED).unwrap();
         assert_eq!(notice, Notice { title: "alice is calling".into(), body: "Incoming video call".into() });
         assert!(notice_for(&call, 1, Attention { focused: true, open_conversation: None }, NOT_MUTED).is_none());
+        assert!(notice_for(&ClientEvent::Call(answered), 1, away, NOT_MUTED).is_none(), "only while it rings");
     }
 }

@@ -145,22 +145,10 @@ impl Client {
                 self.cache()?.put_conversation(&conversation).await?;
                 self.publish_conversations().await?;
             }
-            ServerEvent::IncomingCall(e) => {
-                self.on_incoming_call(&e);
-                self.emit(ClientEvent::IncomingCall(e));
-            }
-            ServerEvent::CallAccepted(e) => {
-                self.on_call_accepted(&e).await;
-                self.emit(ClientEvent::CallAccepted(e));
-            }
-            ServerEvent::CallRejected(e) => {
-                self.close_call(&e.call_id).await;
-                self.emit(ClientEvent::CallRejected(e));
-            }
-            ServerEvent::CallEnded(e) => {
-                self.close_call(&e.call_id).await;
-                self.emit(ClientEvent::CallEnded(e));
-            }
+            ServerEvent::IncomingCall(e) => self.on_incoming_call(&e),
+            ServerEvent::CallAccepted(e) => self.on_call_accepted(&e).await,
+            ServerEvent::CallRejected(e) => self.on_call_rejected(e).await,
+            ServerEvent::CallEnded(e) => self.on_call_ended(e).await,
             ServerEvent::IceCandidateRelayed(e) => {
                 self.on_remote_candidate(&e).await;
                 self.emit(ClientEvent::IceCandidate(e));

@@ -11,9 +11,10 @@ use confab_client::media::{
     CallConfig, CallMedia, CallState, CollectingSink, PatternSource, SineSource, VideoFrame, VideoSink,
     read_pattern_number,
 };
-use confab_client::{ClientEvent, Error, MediaDevices, OpenedMedia};
+use confab_client::{
+    CallDirection, CallEnd, CallPhase, CallSnapshot, ClientEvent, Error, MediaDevices, OUTGOING_CALL_ID, OpenedMedia,
+};
 use confab_protocol::CallType;
-use confab_protocol::notifications::CallEndReason;
 
 use crate::support::*;
 
@@ -63,27 +64,26 @@ fn equip(client: &TestClient, devices: &TestDevices) {
     client.client.set_call_config(CallConfig::loopback_only());
 }
 
-async fn incoming(client: &mut TestClient) -> String {
-    match client.wait_for("incomingCall", |e| matches!(e, ClientEvent::IncomingCall(_))).await {
-        ClientEvent::IncomingCall(call) => call.call_id,
+/// The snapshot of a call, by id, matching `pred`.
+async fn call_where(client: &mut TestClient, what: &str, pred: impl Fn(&CallSnapshot) -> bool) -> CallSnapshot {
+    match client.wait_for(what, |e| matches!(e, ClientEvent::Call(call) if pred(call))).await {
+        ClientEvent::Call(call) => call,
         _ => unreachable!(),
     }
+}
+
+async fn incoming(client: &mut TestClient) -> String {
+    let ringing = |c: &CallSnapshot| c.direction == CallDirection::Incoming && c.phase == CallPhase::Ringing;
+    call_where(client, "incoming call", ringing).await.call_id
 }
 
 async fn media_connected(client: &mut TestClient, call_id: &str) {
-    client
-        .wait_for(
-            "media connected",
-            |e| matches!(e, ClientEvent::CallMedia { call_id: id, state: CallState::Connected } if id == call_id),
-        )
-        .await;
+    call_where(client, "media connected", |c| c.call_id == call_id && c.media == Some(CallState::Connected)).await;
 }
 
-async fn ended(client: &mut TestClient, call_id: &str) -> CallEndReason {
-    match client.wait_for("callEnded", |e| matches!(e, ClientEvent::CallEnded(c) if c.call_id == call_id)).await {
-        ClientEvent::CallEnded(c) => c.reason,
-        _ => unreachable!(),
-    }
+async fn ended(client: &mut TestClient, call_id: &str) -> CallEnd {
+    let call = call_where(client, "call ended", |c| c.call_id == call_id && c.phase == CallPhase::Ended).await;
+    call.end_reason.unwrap()
 }
 
 async fn call_record(client: &mut TestClient, call_id: &str) -> confab_protocol::CallRecord {
@@ -152,7 +152,7 @@ async fn an_audio_call_carries_each_sides_tone_through_the_whole_pipeline_and_a_
     assert!(matches!(alice.client.switch_call_microphone("no-such-call", None), Err(Error::NoSuchCall(_))));
 
     bob.client.end_call(&call_id).await.unwrap();
-    assert_eq!(ended(&mut alice, &call_id).await, CallEndReason::Hangup);
+    assert_eq!(ended(&mut alice, &call_id).await, CallEnd::Hangup);
     let record = call_record(&mut alice, &call_id).await;
     assert!(record.duration_ms >= 2000, "{record:?}");
     assert_eq!(call_record(&mut bob, &call_id).await, record);
@@ -201,7 +201,7 @@ async fn a_video_call_delivers_the_numbered_frames_in_order() {
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "{who}'s frame numbers go forward: {seen:?}");
     }
     alice.client.end_call(&call_id).await.unwrap();
-    assert_eq!(ended(&mut bob, &call_id).await, CallEndReason::Hangup);
+    assert_eq!(ended(&mut bob, &call_id).await, CallEnd::Hangup);
 }
 
 #[tokio::test]
@@ -216,16 +216,16 @@ async fn rejected_busy_missed_and_cancelled_calls() {
     let call_id = alice.client.start_call(conversation, CallType::Audio).await.unwrap();
     incoming(&mut bob).await;
     bob.client.reject_call(&call_id, Some("in a meeting")).await.unwrap();
-    let rejected = alice.wait_for("callRejected", |e| matches!(e, ClientEvent::CallRejected(_))).await;
-    assert!(matches!(rejected, ClientEvent::CallRejected(r) if r.reason.as_deref() == Some("in a meeting")));
-    assert_eq!(ended(&mut alice, &call_id).await, CallEndReason::Rejected);
+    let rejected = call_where(&mut alice, "declined", |c| c.call_id == call_id && c.phase == CallPhase::Ended).await;
+    assert_eq!(rejected.end_reason, Some(CallEnd::Rejected));
+    assert_eq!(rejected.reject_reason.as_deref(), Some("in a meeting"));
     assert!(alice.client.call_stats(&call_id).is_none());
 
     // Missed: nobody answers within the (test-short) ring timeout.
     let call_id = alice.client.start_call(conversation, CallType::Audio).await.unwrap();
     incoming(&mut bob).await;
-    assert_eq!(ended(&mut alice, &call_id).await, CallEndReason::Missed);
-    assert_eq!(ended(&mut bob, &call_id).await, CallEndReason::Missed);
+    assert_eq!(ended(&mut alice, &call_id).await, CallEnd::Missed);
+    assert_eq!(ended(&mut bob, &call_id).await, CallEnd::Missed);
     assert_eq!(call_record(&mut bob, &call_id).await.outcome, confab_protocol::CallOutcome::Missed);
     assert!(matches!(bob.client.accept_call(&call_id).await, Err(Error::NoSuchCall(_))), "no longer rings");
 
@@ -233,7 +233,23 @@ async fn rejected_busy_missed_and_cancelled_calls() {
     let call_id = alice.client.start_call(conversation, CallType::Audio).await.unwrap();
     incoming(&mut bob).await;
     alice.client.end_call(&call_id).await.unwrap();
-    assert_eq!(ended(&mut bob, &call_id).await, CallEndReason::Cancelled);
+    assert_eq!(ended(&mut bob, &call_id).await, CallEnd::Cancelled);
+
+    // Cancelled while still being placed (before the server named it): ended once it has an id.
+    while alice.events.try_recv().is_ok() {} // earlier calls' snapshots
+    let placing = {
+        let client = alice.client.clone();
+        tokio::spawn(async move { client.start_call(conversation, CallType::Audio).await })
+    };
+    let dialing = call_where(&mut alice, "dialing", |c| c.call_id == OUTGOING_CALL_ID).await;
+    assert_eq!(dialing.phase, CallPhase::Calling);
+    assert_eq!(dialing.peer_name, bob.client.session().unwrap().1.display_name, "named from the cached conversation");
+    alice.client.end_call(OUTGOING_CALL_ID).await.unwrap();
+    let call_id = placing.await.unwrap().unwrap();
+    let named = call_where(&mut alice, "named", |c| c.call_id == call_id).await;
+    assert_eq!(named.replaces.as_deref(), Some(OUTGOING_CALL_ID));
+    assert_eq!(named.end_reason, Some(CallEnd::Cancelled));
+    assert_eq!(ended(&mut bob, &call_id).await, CallEnd::Cancelled);
 
     // Busy: Carol calls Bob while Bob is in a call with Alice.
     let call_id = alice.client.start_call(conversation, CallType::Audio).await.unwrap();
@@ -251,8 +267,10 @@ async fn rejected_busy_missed_and_cancelled_calls() {
         Err(Error::Server(body)) => assert_eq!(body.code, confab_protocol::ErrorCode::Busy),
         other => panic!("expected busy, got {other:?}"),
     }
+    assert_eq!(ended(&mut carol, OUTGOING_CALL_ID).await, CallEnd::Busy, "the placed call ends as busy");
+    assert!(carol.client.calls_now().is_empty());
     alice.client.end_call(&call_id).await.unwrap();
-    assert_eq!(ended(&mut bob, &call_id).await, CallEndReason::Hangup);
+    assert_eq!(ended(&mut bob, &call_id).await, CallEnd::Hangup);
 }
 
 #[tokio::test]
@@ -270,13 +288,13 @@ async fn the_callee_answers_on_one_device_and_the_other_stops_ringing() {
     assert_eq!(incoming(&mut phone).await, call_id);
     assert_eq!(incoming(&mut laptop).await, call_id);
     laptop.client.accept_call(&call_id).await.unwrap();
-    assert_eq!(ended(&mut phone, &call_id).await, CallEndReason::AnsweredElsewhere);
+    assert_eq!(ended(&mut phone, &call_id).await, CallEnd::AnsweredElsewhere);
     assert!(matches!(phone.client.accept_call(&call_id).await, Err(Error::NoSuchCall(_))), "the phone stopped ringing");
     media_connected(&mut alice, &call_id).await;
     media_connected(&mut laptop, &call_id).await;
     assert!(phone.client.call_stats(&call_id).is_none(), "no media on the device that did not answer");
     laptop.client.end_call(&call_id).await.unwrap();
-    assert_eq!(ended(&mut alice, &call_id).await, CallEndReason::Hangup);
+    assert_eq!(ended(&mut alice, &call_id).await, CallEnd::Hangup);
 }
 
 /// The callee's app dies mid-call (its runtime is torn down: sockets and media gone without a
@@ -308,7 +326,7 @@ async fn a_peer_that_dies_mid_call_ends_the_call_on_the_other_side() {
 
     let killed = Instant::now();
     doomed.shutdown_background();
-    assert_eq!(ended(&mut alice, &call_id).await, CallEndReason::Disconnected);
+    assert_eq!(ended(&mut alice, &call_id).await, CallEnd::Disconnected);
     eprintln!("the caller's call ended {:?} after the callee died", killed.elapsed());
     assert!(killed.elapsed() < Duration::from_secs(10));
     assert!(alice.client.call_stats(&call_id).is_none());
@@ -384,14 +402,9 @@ async fn a_microphone_that_stops_is_reported_and_the_call_goes_on() {
     let call_id = alice.client.start_call(conversation, CallType::Audio).await.unwrap();
     incoming(&mut bob).await;
     bob.client.accept_call(&call_id).await.unwrap();
-    let problem = alice
-        .wait_for(
-            "the microphone problem",
-            |e| matches!(e, ClientEvent::CallProblem { call_id: id, .. } if *id == call_id),
-        )
-        .await;
-    let ClientEvent::CallProblem { message, .. } = problem else { unreachable!() };
-    assert!(message.contains("microphone"), "{message}");
+    let problem =
+        call_where(&mut alice, "the microphone problem", |c| c.call_id == call_id && !c.problems.is_empty()).await;
+    assert!(problem.problems[0].contains("microphone"), "{:?}", problem.problems);
     assert_eq!(alice.client.call_state(&call_id), Some(CallState::Connected), "the call goes on");
     alice.client.end_call(&call_id).await.unwrap();
 }
