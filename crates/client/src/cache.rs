@@ -13,6 +13,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::error::Result;
 use crate::outbox::{Pending, SendState};
 
+/// Unread messages are counted up to this many (the UI shows "999+"): a summary is made for every
+/// message that arrives, so its cost must not grow with a long unread history (a burst of 10,000
+/// messages into a closed conversation would otherwise cost quadratic time).
+pub const MAX_UNREAD_COUNTED: i64 = 1000;
+
 #[derive(Clone)]
 pub struct Cache {
     pool: SqlitePool,
@@ -123,12 +128,13 @@ impl Cache {
         }
         let read = cursors.iter().find(|(user, _)| *user == me).map_or(0, |&(_, seq)| seq);
         let unread: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND seq > $2
-             AND json_extract(json, '$.senderId') <> $3 AND json_extract(json, '$.deletedAt') IS NULL",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE conversation_id = $1 AND seq > $2
+             AND json_extract(json, '$.senderId') <> $3 AND json_extract(json, '$.deletedAt') IS NULL LIMIT $4)",
         )
         .bind(conversation.id)
         .bind(read)
         .bind(me)
+        .bind(MAX_UNREAD_COUNTED)
         .fetch_one(self.db())
         .await?;
         // Counted over cached messages: exact once the cache holds everything after the cursor.
@@ -351,5 +357,70 @@ impl Cache {
             .await?
             .rows_affected();
         Ok(updated > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_protocol::{ConversationKind, Member, MessageType, User};
+
+    fn user(id: UserId) -> User {
+        User { id, username: format!("u{id}"), display_name: format!("U{id}") }
+    }
+
+    fn message(id: MessageId, seq: Seq, sender: UserId) -> Message {
+        Message {
+            id,
+            conversation_id: 1,
+            seq,
+            updated_seq: seq,
+            sender_id: sender,
+            sender_username: format!("u{sender}"),
+            kind: MessageType::Text,
+            content: Some("hi".into()),
+            client_msg_id: None,
+            timestamp: seq,
+            edited_at: None,
+            deleted_at: None,
+            pinned: false,
+            pinned_by: None,
+            reactions: Default::default(),
+            call: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn unread_counts_others_after_the_cursor_up_to_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache.db")).await.unwrap();
+        let members = [1, 2].map(|id| Member { user: user(id), online: false, last_read_seq: 0 }).to_vec();
+        let conversation = Conversation {
+            id: 1,
+            kind: ConversationKind::Direct,
+            title: None,
+            members,
+            last_message: None,
+            unread_count: 0,
+            last_seq: 0,
+            created_at: 0,
+        };
+        cache.put_conversation(&conversation).await.unwrap();
+        cache.put_message(&message(1, 1, 1)).await.unwrap(); // mine
+        for seq in 2..=6 {
+            cache.put_message(&message(seq, seq, 2)).await.unwrap();
+        }
+        let mut deleted = message(7, 7, 2);
+        deleted.deleted_at = Some(7);
+        cache.put_message(&deleted).await.unwrap();
+        cache.set_read_cursor(1, 1, 3).await.unwrap();
+        let summary = cache.conversation(1, 1).await.unwrap().unwrap();
+        assert_eq!(summary.unread_count, 3, "others' messages 4..=6; mine, read and deleted ones do not count");
+        assert_eq!(summary.members[0].last_read_seq, 3, "members carry the cached read cursors");
+
+        for seq in 8..(8 + MAX_UNREAD_COUNTED + 5) {
+            cache.put_message(&message(seq, seq, 2)).await.unwrap();
+        }
+        assert_eq!(cache.conversation(1, 1).await.unwrap().unwrap().unread_count, MAX_UNREAD_COUNTED);
     }
 }

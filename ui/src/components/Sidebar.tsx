@@ -4,6 +4,9 @@ import { STALE_TITLE } from '../logic/presence';
 import type { SidebarRow } from '../logic/sidebar';
 import type { Id } from '../types';
 
+/** The client core counts unread messages up to this many (confab_client::cache::MAX_UNREAD_COUNTED). */
+const MAX_UNREAD_COUNTED = 1000;
+
 /** The conversation list: name, presence (marked stale while the connection is down), last message,
  * unread badge; most recent first. Memoized and given only what it shows (its rows, kept as the
  * same array while they read the same, and staleness rather than the connection), so it renders
@@ -32,7 +35,7 @@ export const Sidebar = memo(function Sidebar({ rows, onOpen, stale }: {
               {row.name}
             </span>
             <span className="preview">{row.preview}</span>
-            {row.unread > 0 && <span className="badge" data-testid="unread">{row.unread}</span>}
+            {row.unread > 0 && <span className="badge" data-testid="unread">{row.unread >= MAX_UNREAD_COUNTED ? '999+' : row.unread}</span>}
           </button>
         </li>
       ))}
