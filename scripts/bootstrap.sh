@@ -12,11 +12,12 @@ as_root() {
 # System packages: a C toolchain, OpenSSL headers, the WebKitGTK stack Tauri builds against, the
 # call media engine's codecs and audio (Opus, VP8, ALSA headers for cpal), and for the tests a
 # virtual display, a session bus, WebKit's WebDriver, PulseAudio (scripts/with-pulse.sh), a notification
-# daemon (dunst) and xdotool (the E2E suite moves the input focus between the two apps' windows).
+# daemon (dunst), xdotool (the E2E suite moves the input focus between the two apps' windows) and
+# systemd (systemd-analyze checks the packaged service unit).
 packages=(build-essential pkg-config curl ca-certificates file libssl-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
   libopus-dev libvpx-dev libasound2-dev pulseaudio pulseaudio-utils
-  xvfb xauth dbus-x11 webkit2gtk-driver fonts-noto-color-emoji dunst xdotool)
+  xvfb xauth dbus-x11 webkit2gtk-driver fonts-noto-color-emoji dunst xdotool systemd)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

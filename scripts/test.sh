@@ -36,6 +36,16 @@ cargo build --locked -p confab-server -p confab-desktop
 # Under a private PulseAudio with a virtual microphone and speaker, for the call engine's device test.
 scripts/with-pulse.sh cargo test --workspace --locked
 
+echo "== packaging: the systemd unit (any complaint of systemd-analyze fails)"
+unit_dir="$(mktemp -d)"
+sed "s#/usr/bin/confab-server#$CONFAB_SERVER_BIN#" packaging/linux/confab-server.service >"$unit_dir/confab-server.service"
+complaints="$(systemd-analyze verify "$unit_dir/confab-server.service" 2>&1)" || complaints="${complaints:-systemd-analyze failed}"
+rm -rf "$unit_dir"
+if [ -n "$complaints" ]; then
+  echo "$complaints" >&2
+  exit 1
+fi
+
 echo "== the server suite again, on PostgreSQL"
 # Each test creates (and drops) its own database on this server. CI requires it; elsewhere it is
 # skipped, loudly, when no PostgreSQL answers.
