@@ -3,8 +3,8 @@ import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { backend } from '../backend';
 import { useBackendEvents } from '../hooks';
 import {
-  type CallType, type CallView, type CallsState, OUTGOING, busy, callsReducer, endText, formatDuration, initialCalls,
-  ringingCalls, shownCall,
+  type CallType, type CallView, type CallsState, busy, callsReducer, endText, formatDuration, initialCalls, ringingCalls,
+  shownCall,
 } from '../logic/calls';
 import { FrameMeter } from '../logic/video';
 import type { ClientEvent, Conversation, DeviceKind, DeviceList, Settings } from '../types';
@@ -13,42 +13,26 @@ import { type FrameKind, onFrames } from '../video';
 /** How long an ended call (or a missed incoming one) stays on screen before its view closes. */
 const ENDED_SHOWN_MS = 3000;
 
+/** A command whose outcome the core publishes: a failure shows in the call's next snapshot (a
+ * failed `start_call` or `accept_call` ends the call with `busy`/`failed` and the error). */
+const published = (command: Promise<unknown>) => command.catch(() => {});
+
 export interface CallControls {
   state: CallsState;
   /** True while a call is under way or ringing: the call buttons are disabled. */
   busy: boolean;
-  start: (conversation: Conversation, peerName: string, callType: CallType) => void;
-  /** Hangs up a call, or cancels the one still being placed. */
-  hangUp: (call: CallView) => void;
+  start: (conversation: Conversation, callType: CallType) => void;
 }
 
-/** The calls of this app, keyed by callId, fed by the backend's call events. */
-export function useCalls(): CallControls & { dispatch: React.Dispatch<Parameters<typeof callsReducer>[1]> } {
+/** The calls of this app, keyed by callId: the client core's snapshots as they came (`call` events). */
+export function useCalls(): CallControls {
   const [state, dispatch] = useReducer(callsReducer, initialCalls);
 
   useBackendEvents(
     useCallback((event: ClientEvent) => {
-      const at = Date.now();
-      switch (event.type) {
-        case 'incomingCall':
-          dispatch({ type: 'incoming', callId: event.callId, conversationId: event.conversationId, peerName: event.callerUsername, callType: event.callType });
-          break;
-        case 'callAccepted':
-          dispatch({ type: 'accepted', callId: event.callId, at });
-          break;
-        case 'callRejected':
-          dispatch({ type: 'rejected', callId: event.callId, at });
-          break;
-        case 'callEnded':
-          dispatch({ type: 'ended', callId: event.callId, reason: event.reason, durationMs: event.durationMs, at });
-          break;
-        case 'callMedia':
-          dispatch({ type: 'media', callId: event.callId, state: event.state });
-          break;
-        case 'callProblem':
-          dispatch({ type: 'problem', callId: event.callId, message: event.message });
-          break;
-      }
+      if (event.type !== 'call') return;
+      const { type: _type, ...call } = event;
+      dispatch({ type: 'snapshot', call });
     }, []),
   );
 
@@ -60,55 +44,26 @@ export function useCalls(): CallControls & { dispatch: React.Dispatch<Parameters
     return () => timers.forEach(clearTimeout);
   }, [state.calls]);
 
-  // Cancel pressed before start_call answered: end the call as soon as it has an id.
-  const cancelWhenDialed = useRef(false);
-  const start = useCallback((conversation: Conversation, peerName: string, callType: CallType) => {
-    cancelWhenDialed.current = false;
-    dispatch({ type: 'dialing', conversationId: conversation.id, peerName, callType });
-    backend.startCall(conversation.id, callType).then(
-      (callId) => {
-        dispatch({ type: 'dialed', callId });
-        if (cancelWhenDialed.current) backend.endCall(callId).catch(() => {});
-      },
-      (e) => dispatch({ type: 'dialFailed', code: e.code, message: e.message, at: Date.now() }),
-    );
-  }, []);
-  const hangUp = useCallback((call: CallView) => {
-    if (call.callId === OUTGOING) cancelWhenDialed.current = true;
-    else backend.endCall(call.callId).catch(() => {});
-    dispatch({ type: 'ended', callId: call.callId, reason: call.phase === 'calling' ? 'cancelled' : 'hangup', durationMs: 0, at: Date.now() });
+  // The call appears as 'outgoing' at once (a snapshot), then under its id.
+  const start = useCallback((conversation: Conversation, callType: CallType) => {
+    published(backend.startCall(conversation.id, callType));
   }, []);
 
-  return { state, busy: busy(state), start, hangUp, dispatch };
+  return { state, busy: busy(state), start };
 }
 
 /** Incoming-call dialogs and the call view, over the rest of the app. */
-export function CallLayer({ calls }: { calls: ReturnType<typeof useCalls> }) {
+export function CallLayer({ calls }: { calls: CallControls }) {
   const shown = shownCall(calls.state);
   return (
     <>
-      {ringingCalls(calls.state).map((call) => <IncomingDialog key={call.callId} call={call} calls={calls} />)}
-      {shown && <CallScreen key={shown.callId} call={shown} calls={calls} />}
+      {ringingCalls(calls.state).map((call) => <IncomingDialog key={call.callId} call={call} />)}
+      {shown && <CallScreen key={shown.callId} call={shown} />}
     </>
   );
 }
 
-function IncomingDialog({ call, calls }: { call: CallView; calls: ReturnType<typeof useCalls> }) {
-  const { dispatch } = calls;
-  function accept() {
-    dispatch({ type: 'answering', callId: call.callId });
-    backend.acceptCall(call.callId).then(
-      () => dispatch({ type: 'accepted', callId: call.callId, at: Date.now() }),
-      (e) => {
-        dispatch({ type: 'problem', callId: call.callId, message: e.message });
-        dispatch({ type: 'ended', callId: call.callId, reason: 'failed', durationMs: 0, at: Date.now() });
-      },
-    );
-  }
-  function decline() {
-    backend.rejectCall(call.callId).catch(() => {});
-    dispatch({ type: 'ended', callId: call.callId, reason: 'rejected', durationMs: 0, at: Date.now() });
-  }
+function IncomingDialog({ call }: { call: CallView }) {
   const ended = call.phase === 'ended';
   return (
     <div className="call-dialog" role="dialog" data-testid="incoming-call" data-call-id={call.callId} data-phase={call.phase}>
@@ -117,10 +72,10 @@ function IncomingDialog({ call, calls }: { call: CallView; calls: ReturnType<typ
       <div className="call-what">{ended ? endText(call) : `Incoming ${call.callType === 'video' ? 'video' : 'voice'} call`}</div>
       {!ended && (
         <div className="call-buttons">
-          <button className="accept" onClick={accept} disabled={call.phase === 'answering'} data-testid="call-accept">
+          <button className="accept" onClick={() => published(backend.acceptCall(call.callId))} disabled={call.phase === 'answering'} data-testid="call-accept">
             {call.phase === 'answering' ? 'Connecting…' : 'Accept'}
           </button>
-          <button className="hangup" onClick={decline} disabled={call.phase === 'answering'} data-testid="call-decline">Decline</button>
+          <button className="hangup" onClick={() => published(backend.rejectCall(call.callId))} disabled={call.phase === 'answering'} data-testid="call-decline">Decline</button>
         </div>
       )}
     </div>
@@ -131,8 +86,7 @@ const MEDIA_TEXT: Record<string, string> = {
   new: 'connecting…', connecting: 'connecting…', connected: 'connected', disconnected: 'reconnecting…', failed: 'connection lost', closed: '',
 };
 
-function CallScreen({ call, calls }: { call: CallView; calls: ReturnType<typeof useCalls> }) {
-  const { dispatch } = calls;
+function CallScreen({ call }: { call: CallView }) {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     if (call.phase !== 'active') return;
@@ -141,12 +95,11 @@ function CallScreen({ call, calls }: { call: CallView; calls: ReturnType<typeof 
   }, [call.phase]);
   const ended = call.phase === 'ended';
 
-  function toggleMute() {
-    backend.setCallMuted(call.callId, !call.muted).then(() => dispatch({ type: 'muted', callId: call.callId, muted: !call.muted }), () => {});
-  }
-  function toggleCamera() {
-    backend.setCallCamera(call.callId, !call.cameraOn).then(() => dispatch({ type: 'camera', callId: call.callId, on: !call.cameraOn }), () => {});
-  }
+  // The snapshot that follows carries `muted` / `cameraOn`; hanging up works on 'outgoing' too (the
+  // core ends the call on the server once it has an id).
+  const toggleMute = () => published(backend.setCallMuted(call.callId, !call.muted));
+  const toggleCamera = () => published(backend.setCallCamera(call.callId, !call.cameraOn));
+  const hangUp = () => published(backend.endCall(call.callId));
 
   let status: string;
   if (ended) status = endText(call);
@@ -184,7 +137,7 @@ function CallScreen({ call, calls }: { call: CallView; calls: ReturnType<typeof 
           {call.phase === 'active' && call.callType === 'video' && (
             <button onClick={toggleCamera} data-testid="call-camera" aria-pressed={!call.cameraOn}>{call.cameraOn ? 'Camera off' : 'Camera on'}</button>
           )}
-          <button className="hangup" onClick={() => calls.hangUp(call)} data-testid={call.phase === 'calling' ? 'call-cancel' : 'call-hangup'}>
+          <button className="hangup" onClick={hangUp} data-testid={call.phase === 'calling' ? 'call-cancel' : 'call-hangup'}>
             {call.phase === 'calling' ? 'Cancel' : 'Hang up'}
           </button>
         </div>
@@ -293,11 +246,11 @@ export function DeviceChoice({ inCall, callId, video }: { inCall?: boolean; call
 }
 
 /** The header buttons of a direct conversation. */
-export function CallButtons({ conversation, peerName, calls }: { conversation: Conversation; peerName: string; calls: CallControls }) {
+export function CallButtons({ conversation, calls }: { conversation: Conversation; calls: CallControls }) {
   return (
     <>
-      <button className="link" disabled={calls.busy} onClick={() => calls.start(conversation, peerName, 'audio')} data-testid="call-voice" title="Voice call">📞</button>
-      <button className="link" disabled={calls.busy} onClick={() => calls.start(conversation, peerName, 'video')} data-testid="call-video" title="Video call">🎥</button>
+      <button className="link" disabled={calls.busy} onClick={() => calls.start(conversation, 'audio')} data-testid="call-voice" title="Voice call">📞</button>
+      <button className="link" disabled={calls.busy} onClick={() => calls.start(conversation, 'video')} data-testid="call-video" title="Video call">🎥</button>
     </>
   );
 }

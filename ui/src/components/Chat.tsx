@@ -144,7 +144,7 @@ export function Chat({ conversation, open, presence, dispatch, me, calls, connec
         </div>
         <div>
           {conversation.kind === 'direct' && others[0] && (
-            <CallButtons conversation={conversation} peerName={conversationName(conversation, me.id)} calls={calls} />
+            <CallButtons conversation={conversation} calls={calls} />
           )}
           <button className="link" onClick={() => setShowPins(!showPins)} data-testid="pins-toggle">📌 {pins.length}</button>
           <button className="link" onClick={() => act(backend.setMuted(id, !muted).then(() => setMuted(!muted)))} data-testid="mute">

@@ -2,14 +2,22 @@ import { describe, expect, it } from 'vitest';
 
 import type { CallRecord } from '../types';
 import {
-  type CallAction, OUTGOING, busy, callRecordIcon, callRecordText, callsReducer, endText, formatDuration, initialCalls,
+  type CallView, OUTGOING, busy, callRecordIcon, callRecordText, callsReducer, endText, formatDuration, initialCalls,
   ringingCalls, shownCall,
 } from './calls';
 import { FrameMeter, parseVideoMessage } from './video';
 
-const run = (...actions: CallAction[]) => actions.reduce(callsReducer, initialCalls);
-const dialing: CallAction = { type: 'dialing', conversationId: 7, peerName: 'bob', callType: 'audio' };
-const incoming: CallAction = { type: 'incoming', callId: 'c2', conversationId: 7, peerName: 'alice', callType: 'video' };
+/** A snapshot as the core publishes it: a new outgoing call unless told otherwise. */
+const snap = (extra: Partial<CallView>): CallView => ({
+  callId: OUTGOING, replaces: null, conversationId: 7, peerName: 'bob', callType: 'audio', direction: 'outgoing',
+  phase: 'calling', answeredAt: null, muted: false, cameraOn: false, media: null, problems: [], endReason: null,
+  rejectReason: null, durationMs: 0, endedAt: null, error: null, ...extra,
+});
+const incoming = (extra: Partial<CallView> = {}) =>
+  snap({ callId: 'c2', peerName: 'alice', callType: 'video', direction: 'incoming', phase: 'ringing', cameraOn: true, ...extra });
+const run = (...calls: CallView[]) => calls.reduce((s, call) => callsReducer(s, { type: 'snapshot', call }), initialCalls);
+const ended = (call: CallView, endReason: CallView['endReason'], extra: Partial<CallView> = {}) =>
+  ({ ...call, replaces: null, phase: 'ended' as const, endReason, endedAt: 10_000, ...extra });
 
 describe('formatDuration', () => {
   it('shows m:ss, and h:mm:ss past an hour', () => {
@@ -23,75 +31,108 @@ describe('formatDuration', () => {
 });
 
 describe('callsReducer', () => {
-  it('follows an outgoing call from dialing to hang-up, renamed to its callId', () => {
-    let s = run(dialing, { type: 'problem', callId: OUTGOING, message: 'No microphone found' });
-    expect(shownCall(s)?.phase).toBe('calling');
-    expect(busy(s)).toBe(true);
-    s = callsReducer(s, { type: 'dialed', callId: 'c1' });
+  it('keeps the latest snapshot of each call as it came', () => {
+    const first = incoming();
+    const answering = incoming({ phase: 'answering', problems: ['No microphone found'] });
+    const s = run(first, answering);
+    expect(Object.keys(s.calls)).toEqual(['c2']);
+    expect(s.calls.c2).toBe(answering);
+  });
+
+  it("drops the 'outgoing' entry when the call's first snapshot under its real id replaces it", () => {
+    let s = run(snap({ problems: ['No microphone found'] }));
+    expect(shownCall(s)?.callId).toBe(OUTGOING);
+    s = callsReducer(s, { type: 'snapshot', call: snap({ callId: 'c1', replaces: OUTGOING, problems: ['No microphone found'] }) });
     expect(Object.keys(s.calls)).toEqual(['c1']);
-    expect(s.calls.c1.problems).toEqual(['No microphone found']);
-    s = callsReducer(s, { type: 'accepted', callId: 'c1', at: 1_000 });
-    s = callsReducer(s, { type: 'media', callId: 'c1', state: 'connected' });
+    expect(shownCall(s)).toMatchObject({ callId: 'c1', phase: 'calling', problems: ['No microphone found'] });
+    // Later snapshots of c1 still say what it replaced; there is nothing left to drop.
+    s = callsReducer(s, { type: 'snapshot', call: snap({ callId: 'c1', replaces: OUTGOING, phase: 'active', answeredAt: 1_000, media: 'connected' }) });
+    expect(Object.keys(s.calls)).toEqual(['c1']);
     expect(s.calls.c1).toMatchObject({ phase: 'active', answeredAt: 1_000, media: 'connected' });
-    s = callsReducer(s, { type: 'ended', callId: 'c1', reason: 'hangup', durationMs: 83_000, at: 84_000 });
-    expect(endText(s.calls.c1)).toBe('Call ended · 1:23');
+  });
+
+  it('shows an ended call until it is dismissed, and dismisses only ended calls', () => {
+    const active = snap({ callId: 'c1', phase: 'active', answeredAt: 1_000 });
+    let s = run(active);
+    expect(callsReducer(s, { type: 'dismiss', callId: 'c1' })).toBe(s);
+    s = callsReducer(s, { type: 'snapshot', call: ended(active, 'hangup', { durationMs: 83_000 }) });
     expect(busy(s)).toBe(false);
     expect(shownCall(s)?.callId).toBe('c1');
+    expect(endText(shownCall(s)!)).toBe('Call ended · 1:23');
     s = callsReducer(s, { type: 'dismiss', callId: 'c1' });
     expect(shownCall(s)).toBeNull();
+    expect(callsReducer(s, { type: 'dismiss', callId: 'c1' })).toBe(s);
   });
 
-  it('keeps events that come before start_call answers and replays them', () => {
-    const s = run(dialing, { type: 'accepted', callId: 'c1', at: 500 }, { type: 'dialed', callId: 'c1' });
-    expect(s.calls.c1).toMatchObject({ phase: 'active', answeredAt: 500 });
-    expect(s.orphans).toEqual([]);
-  });
-
-  it('bounds events of calls it never hears about', () => {
-    let s = initialCalls;
-    for (let i = 0; i < 100; i++) s = callsReducer(s, { type: 'media', callId: `x${i}`, state: 'connected' });
-    expect(s.orphans.length).toBeLessThanOrEqual(20);
-  });
-
-  it('shows busy, declined and unanswered calls to the caller', () => {
-    const busyCall = run(dialing, { type: 'dialFailed', code: 'busy', message: 'busy', at: 1 });
-    expect(endText(shownCall(busyCall)!)).toBe('bob is in another call');
-    const declined = run(dialing, { type: 'dialed', callId: 'c1' }, { type: 'rejected', callId: 'c1', at: 2 },
-      { type: 'ended', callId: 'c1', reason: 'rejected', durationMs: 0, at: 3 });
-    expect(endText(declined.calls.c1)).toBe('bob declined the call');
-    const missed = run(dialing, { type: 'dialed', callId: 'c1' }, { type: 'ended', callId: 'c1', reason: 'missed', durationMs: 0, at: 3 });
-    expect(endText(missed.calls.c1)).toBe('No answer');
-    const failed = run(dialing, { type: 'dialFailed', code: 'offline', message: 'not connected', at: 1 });
-    expect(endText(failed.calls[OUTGOING])).toBe('Call failed: not connected');
-  });
-
-  it('rings an incoming call as a dialog until answered, then shows it as the call', () => {
-    let s = run(incoming);
-    expect(ringingCalls(s).map((c) => c.callId)).toEqual(['c2']);
-    expect(shownCall(s)).toBeNull();
-    expect(s.calls.c2.cameraOn).toBe(true);
-    s = callsReducer(s, { type: 'answering', callId: 'c2' });
-    expect(ringingCalls(s)).toEqual([]);
-    expect(shownCall(s)?.phase).toBe('answering');
-    s = callsReducer(s, { type: 'accepted', callId: 'c2', at: 10 });
-    expect(ringingCalls(s)).toEqual([]);
-    expect(shownCall(s)?.callId).toBe('c2');
-    s = callsReducer(s, { type: 'camera', callId: 'c2', on: false });
-    s = callsReducer(s, { type: 'muted', callId: 'c2', muted: true });
-    expect(s.calls.c2).toMatchObject({ cameraOn: false, muted: true });
-  });
-
-  it('says "missed" when the caller gives up while it rings here, and the first end wins', () => {
-    let s = run(incoming, { type: 'ended', callId: 'c2', reason: 'cancelled', durationMs: 0, at: 5 });
-    expect(endText(ringingCalls(s)[0])).toBe('Missed call from alice');
-    s = callsReducer(s, { type: 'ended', callId: 'c2', reason: 'hangup', durationMs: 0, at: 6 });
-    expect(s.calls.c2.endReason).toBe('cancelled');
+  it("lets a new outgoing call take the id of one that failed before it was named", () => {
+    let s = run(ended(snap({}), 'failed', { error: 'not connected' }));
+    expect(endText(shownCall(s)!)).toBe('Call failed: not connected');
+    s = callsReducer(s, { type: 'snapshot', call: snap({ peerName: 'carol' }) });
+    // The old call's dismiss timer fires late: the new call stays.
+    s = callsReducer(s, { type: 'dismiss', callId: OUTGOING });
+    expect(shownCall(s)).toMatchObject({ callId: OUTGOING, phase: 'calling', peerName: 'carol' });
   });
 
   it('keeps two calls apart by callId', () => {
-    const s = run(incoming, { ...incoming, callId: 'c3', peerName: 'carol' }, { type: 'ended', callId: 'c3', reason: 'missed', durationMs: 0, at: 1 });
+    const s = run(incoming(), incoming({ callId: 'c3', peerName: 'carol' }), ended(incoming({ callId: 'c3', peerName: 'carol' }), 'missed'));
     expect(s.calls.c2.phase).toBe('ringing');
     expect(s.calls.c3.phase).toBe('ended');
+    expect(ringingCalls(s).map((c) => c.callId).sort()).toEqual(['c2', 'c3']);
+  });
+});
+
+describe('selectors', () => {
+  it('rings an incoming call as a dialog until answered, then shows it as the call', () => {
+    let s = run(incoming());
+    expect(ringingCalls(s).map((c) => c.callId)).toEqual(['c2']);
+    expect(shownCall(s)).toBeNull();
+    expect(busy(s)).toBe(true);
+    s = run(incoming(), incoming({ phase: 'answering' }));
+    expect(ringingCalls(s)).toEqual([]);
+    expect(shownCall(s)?.phase).toBe('answering');
+    s = run(incoming(), incoming({ phase: 'active', answeredAt: 10, muted: true, cameraOn: false }));
+    expect(ringingCalls(s)).toEqual([]);
+    expect(shownCall(s)).toMatchObject({ callId: 'c2', muted: true, cameraOn: false });
+  });
+
+  it('keeps a call that ended while it rang here in its dialog ("missed"), not in the call view', () => {
+    const s = run(incoming(), ended(incoming(), 'cancelled'));
+    expect(shownCall(s)).toBeNull();
+    expect(ringingCalls(s).map(endText)).toEqual(['Missed call from alice']);
+    expect(busy(s)).toBe(false);
+    const declined = run(ended(incoming(), 'rejected'));
+    expect(ringingCalls(declined).map(endText)).toEqual(['Call declined']);
+    const failed = run(ended(incoming({ phase: 'answering' }), 'failed', { error: 'timed out' }));
+    expect(ringingCalls(failed).map(endText)).toEqual(['Call failed: timed out']);
+  });
+
+  it('shows the call under way rather than one that just ended', () => {
+    const over = ended(snap({ callId: 'c1', phase: 'active', answeredAt: 1 }), 'hangup');
+    const s = run(over, incoming({ phase: 'active', answeredAt: 20_000 }));
+    expect(shownCall(s)?.callId).toBe('c2');
+    expect(busy(s)).toBe(true);
+  });
+
+  it('is busy while any call rings or runs, on either side', () => {
+    expect(busy(initialCalls)).toBe(false);
+    expect(busy(run(snap({})))).toBe(true);
+    expect(busy(run(incoming()))).toBe(true);
+    expect(busy(run(ended(snap({}), 'cancelled'), ended(incoming(), 'missed')))).toBe(false);
+  });
+});
+
+describe('endText', () => {
+  it("says why the caller's call ended", () => {
+    const out = snap({ callId: 'c1' });
+    expect(endText(ended(out, 'busy'))).toBe('bob is in another call');
+    expect(endText(ended(out, 'rejected'))).toBe('bob declined the call');
+    expect(endText(ended(out, 'rejected', { rejectReason: 'in a meeting' }))).toBe('bob declined the call: in a meeting');
+    expect(endText(ended(out, 'missed'))).toBe('No answer');
+    expect(endText(ended(out, 'cancelled'))).toBe('Call cancelled');
+    expect(endText(ended(out, 'answeredElsewhere'))).toBe('Answered on another device');
+    expect(endText(ended(out, 'disconnected'))).toBe('Call ended: connection lost');
+    expect(endText(ended(out, 'disconnected', { answeredAt: 1, durationMs: 5_000 }))).toBe('Call ended: connection lost · 0:05');
+    expect(endText(ended(out, 'failed'))).toBe('Call failed: unknown error');
   });
 });
 

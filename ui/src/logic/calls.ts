@@ -1,142 +1,49 @@
-// Calls as the UI shows them: one entry per callId (never "the current call"), moved along by the
-// backend's call events and the user's actions. Pure, so it is tested without a backend.
+// Calls as the UI shows them: one entry per callId (never "the current call"). The client core owns
+// every call's state and publishes it whole on each change (`{type: 'call'}`, crates/client/src/
+// calls.rs); the UI keeps the latest snapshot of each call and only decides when an ended one
+// leaves the screen. Pure, so it is tested without a backend.
 
-import type { CallRecord, Id } from '../types';
+import type { CallRecord, CallSnapshot, Id } from '../types';
 
-export type CallType = 'audio' | 'video';
-/** The backend's media connection state (`CallMedia.state`). */
-export type MediaState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+/** A call as shown: the core's snapshot, as it came. */
+export type CallView = CallSnapshot;
+export type CallType = CallView['callType'];
+/** The media connection's state. */
+export type MediaState = NonNullable<CallView['media']>;
+/** outgoing `calling → active → ended`; incoming `ringing → answering → active → ended`. */
+export type CallPhase = CallView['phase'];
+export type EndReason = NonNullable<CallView['endReason']>;
 
-/** The key a call is known by while `start_call` runs; the backend labels its early problems and
- * preview frames with it too. Renamed to the real callId when `start_call` answers. */
+/** The callId of an outgoing call until the server names it (the core's `OUTGOING_CALL_ID`): its
+ * early problems and preview frames go by it too. Its first snapshot under the real id `replaces` it. */
 export const OUTGOING = 'outgoing';
-
-export type CallPhase =
-  | 'calling' // outgoing, ringing at the other end
-  | 'ringing' // incoming, waiting for Accept / Decline
-  | 'answering' // incoming, Accept pressed
-  | 'active' // answered
-  | 'ended';
-
-export type EndReason =
-  | 'hangup' | 'cancelled' | 'rejected' | 'missed' | 'disconnected' | 'answeredElsewhere' // the server's
-  | 'busy' // start_call failed with `busy`
-  | 'failed'; // start_call or accept_call failed otherwise
-
-export interface CallView {
-  callId: string;
-  conversationId: Id;
-  peerName: string;
-  callType: CallType;
-  direction: 'outgoing' | 'incoming';
-  phase: CallPhase;
-  /** When it was answered (ms), for the timer. */
-  answeredAt: number | null;
-  muted: boolean;
-  cameraOn: boolean;
-  media: MediaState | null;
-  /** What the user should know ("No microphone found"), newest last, without repeats. */
-  problems: string[];
-  endReason: EndReason | null;
-  /** The server's duration, or the time since answering, once ended. */
-  durationMs: number;
-  endedAt: number | null;
-  /** For `failed`: the error. */
-  error: string | null;
-}
 
 export interface CallsState {
   calls: Record<string, CallView>;
-  /** Events for a callId not known yet (it may be the outgoing call whose id is on its way). */
-  orphans: CallAction[];
 }
 
 export type CallAction =
-  | { type: 'dialing'; conversationId: Id; peerName: string; callType: CallType }
-  | { type: 'dialed'; callId: string }
-  | { type: 'dialFailed'; code: string; message: string; at: number }
-  | { type: 'incoming'; callId: string; conversationId: Id; peerName: string; callType: CallType }
-  | { type: 'answering'; callId: string }
-  | { type: 'accepted'; callId: string; at: number }
-  | { type: 'rejected'; callId: string; at: number }
-  | { type: 'ended'; callId: string; reason: EndReason; durationMs: number; at: number }
-  | { type: 'media'; callId: string; state: MediaState }
-  | { type: 'problem'; callId: string; message: string }
-  | { type: 'muted'; callId: string; muted: boolean }
-  | { type: 'camera'; callId: string; on: boolean }
+  /** The core published a call's state. */
+  | { type: 'snapshot'; call: CallView }
+  /** An ended call has been shown long enough. */
   | { type: 'dismiss'; callId: string };
 
-export const initialCalls: CallsState = { calls: {}, orphans: [] };
-/** Orphan events kept at most (events of calls on other devices are never claimed). */
-const MAX_ORPHANS = 20;
-
-function newCall(callId: string, conversationId: Id, peerName: string, callType: CallType, direction: CallView['direction']): CallView {
-  return {
-    callId, conversationId, peerName, callType, direction,
-    phase: direction === 'outgoing' ? 'calling' : 'ringing',
-    answeredAt: null, muted: false, cameraOn: callType === 'video', media: null, problems: [],
-    endReason: null, durationMs: 0, endedAt: null, error: null,
-  };
-}
-
-function end(call: CallView, reason: EndReason, at: number, durationMs?: number): CallView {
-  if (call.phase === 'ended') return call;
-  const measured = call.answeredAt !== null ? Math.max(0, at - call.answeredAt) : 0;
-  return { ...call, phase: 'ended', endReason: reason, endedAt: at, durationMs: durationMs || measured };
-}
-
-function update(state: CallsState, callId: string, change: (call: CallView) => CallView): CallsState {
-  const call = state.calls[callId];
-  return call ? { ...state, calls: { ...state.calls, [callId]: change(call) } } : state;
-}
+export const initialCalls: CallsState = { calls: {} };
 
 export function callsReducer(state: CallsState, action: CallAction): CallsState {
   switch (action.type) {
-    case 'dialing':
-      return { ...state, calls: { ...state.calls, [OUTGOING]: newCall(OUTGOING, action.conversationId, action.peerName, action.callType, 'outgoing') } };
-    case 'dialed': {
-      const { [OUTGOING]: dialing, ...rest } = state.calls;
-      if (!dialing) return state;
-      const next = { ...state, calls: { ...rest, [action.callId]: { ...dialing, callId: action.callId } }, orphans: [] };
-      // Events that came before the id was known, in order.
-      const mine = state.orphans.filter((o) => 'callId' in o && o.callId === action.callId);
-      const others = state.orphans.filter((o) => !mine.includes(o));
-      return mine.reduce(callsReducer, { ...next, orphans: others });
+    case 'snapshot': {
+      const { call } = action;
+      const calls = { ...state.calls };
+      if (call.replaces !== null && call.replaces !== call.callId) delete calls[call.replaces];
+      calls[call.callId] = call;
+      return { calls };
     }
-    case 'dialFailed':
-      return update(state, OUTGOING, (c) => ({ ...end(c, action.code === 'busy' ? 'busy' : 'failed', action.at), error: action.message }));
-    case 'incoming':
-      if (state.calls[action.callId]) return state;
-      return { ...state, calls: { ...state.calls, [action.callId]: newCall(action.callId, action.conversationId, action.peerName, action.callType, 'incoming') } };
     case 'dismiss': {
-      const { [action.callId]: _gone, ...rest } = state.calls;
-      return { ...state, calls: rest };
-    }
-    case 'answering':
-      return update(state, action.callId, (c) => (c.phase === 'ringing' ? { ...c, phase: 'answering' } : c));
-    default: {
-      if (!state.calls[action.callId]) {
-        if (action.type === 'muted' || action.type === 'camera') return state;
-        return { ...state, orphans: [...state.orphans, action].slice(-MAX_ORPHANS) };
-      }
-      return update(state, action.callId, (c) => {
-        switch (action.type) {
-          case 'accepted':
-            return c.phase === 'ended' ? c : { ...c, phase: 'active', answeredAt: c.answeredAt ?? action.at };
-          case 'rejected':
-            return end(c, 'rejected', action.at);
-          case 'ended':
-            return end(c, action.reason, action.at, action.durationMs);
-          case 'media':
-            return { ...c, media: action.state };
-          case 'problem':
-            return c.problems.includes(action.message) ? c : { ...c, problems: [...c.problems, action.message] };
-          case 'muted':
-            return { ...c, muted: action.muted };
-          case 'camera':
-            return { ...c, cameraOn: action.on };
-        }
-      });
+      // Only an ended call leaves: a new call may have taken the id meanwhile ('outgoing').
+      if (state.calls[action.callId]?.phase !== 'ended') return state;
+      const { [action.callId]: _gone, ...calls } = state.calls;
+      return { calls };
     }
   }
 }
@@ -172,7 +79,9 @@ export function endText(call: CallView): string {
   const peer = call.peerName;
   switch (call.endReason) {
     case 'busy': return `${peer} is in another call`;
-    case 'rejected': return call.direction === 'outgoing' ? `${peer} declined the call` : 'Call declined';
+    case 'rejected':
+      if (call.direction === 'incoming') return 'Call declined';
+      return call.rejectReason ? `${peer} declined the call: ${call.rejectReason}` : `${peer} declined the call`;
     case 'missed': return call.direction === 'outgoing' ? 'No answer' : `Missed call from ${peer}`;
     case 'cancelled': return call.direction === 'outgoing' ? 'Call cancelled' : `Missed call from ${peer}`;
     case 'answeredElsewhere': return 'Answered on another device';
