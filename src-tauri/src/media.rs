@@ -29,7 +29,7 @@ use confab_call::{CallMedia, Camera, CpalCapture, CpalPlayback, PatternSource, V
 use confab_client::{MediaDevices, OUTGOING_CALL_ID, OpenedMedia};
 use confab_protocol::CallType;
 use serde::Serialize;
-use tauri::ipc::{Channel, InvokeResponseBody};
+use tauri::ipc::Channel;
 
 use crate::settings::SettingsStore;
 
@@ -50,7 +50,7 @@ enum Kind {
 /// (for docs/performance.md).
 #[derive(Default)]
 pub struct VideoOut {
-    channel: Mutex<Option<Channel<InvokeResponseBody>>>,
+    channel: Mutex<Option<Channel<VideoNotice>>>,
     /// The latest JPEG of each stream, by `<kind>/<callId>`; a stream's entry goes when it ends.
     latest: Mutex<HashMap<String, Arc<Vec<u8>>>>,
     /// Numbers the notices, so the page's URLs differ (no cache can answer them).
@@ -63,8 +63,22 @@ pub struct VideoOut {
     encode_us: AtomicU64,
 }
 
+/// A new picture of a stream, told to the page through the channel of `watch_video`; the page then
+/// loads the picture from [`FRAME_SCHEME`].
+#[derive(Debug, Clone, Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoNotice {
+    /// 0: the remote picture, 1: the local preview.
+    pub kind: u8,
+    pub call_id: String,
+    pub width: u32,
+    pub height: u32,
+    /// Numbers the notices, so each picture's URL differs.
+    pub seq: u64,
+}
+
 /// A snapshot of [`VideoOut`]'s counters.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct VideoTransportStats {
     pub frames_offered: u64,
@@ -77,7 +91,7 @@ pub struct VideoTransportStats {
 
 impl VideoOut {
     /// Where frames go from now on (the UI registers it once per page load).
-    pub fn watch(&self, channel: Channel<InvokeResponseBody>) {
+    pub fn watch(&self, channel: Channel<VideoNotice>) {
         *self.channel.lock().unwrap_or_else(|p| p.into_inner()) = Some(channel);
     }
 
@@ -102,9 +116,14 @@ impl VideoOut {
         let channel = self.channel.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(channel) = channel else { return };
         let seq = self.seq.fetch_add(1, Relaxed);
-        let notice =
-            serde_json::json!({"kind": kind as u8, "callId": call_id, "width": width, "height": height, "seq": seq});
-        match channel.send(InvokeResponseBody::Json(notice.to_string())) {
+        let notice = VideoNotice {
+            kind: kind as u8,
+            call_id: call_id.to_owned(),
+            width: width as u32,
+            height: height as u32,
+            seq,
+        };
+        match channel.send(notice) {
             Ok(()) => {
                 self.sent.fetch_add(1, Relaxed);
                 self.bytes.fetch_add(len, Relaxed);
@@ -318,7 +337,7 @@ impl MediaDevices for AppDevices {
 }
 
 /// A device the user can change while a call runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub enum CallDevice {
     Microphone,
@@ -365,7 +384,7 @@ fn unavailable(device: CallDevice, name: Option<&str>, e: confab_call::Error) ->
 
 /// Microphones, speakers and cameras by name, as the settings store them. An empty list is an
 /// answer too (no sound system, no camera).
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, specta::Type)]
 pub struct DeviceList {
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,

@@ -8,7 +8,7 @@ use confab_call::{CallConfig, IceServer};
 use serde::{Deserialize, Serialize};
 
 /// What the user chose. Unknown or missing fields read as their defaults, so older files load.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     /// STUN/TURN servers for calls, in the browser's `RTCIceServer` shape.

@@ -45,6 +45,7 @@ const SEND_QUEUE: usize = 8;
 /// Where a call's connection stands (the browser's `RTCPeerConnectionState`, simplified).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum CallState {
     /// Not started yet.
     New,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Why a request was refused. The same codes are used in socket acks and REST error bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum ErrorCode {
     /// No credentials, wrong credentials, or a revoked token.
     Unauthorized,
@@ -55,6 +56,7 @@ impl std::fmt::Display for ErrorCode {
 /// `{code, message, retryAfterMs?}`: the body of every refusal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ErrorBody {
     /// Machine-readable reason.
     pub code: ErrorCode,

@@ -9,6 +9,7 @@ use crate::{ConversationId, MessageId, Millis, Seq, UserId};
 /// A user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct User {
     pub id: UserId,
     /// Lower-case, unique.
@@ -19,6 +20,7 @@ pub struct User {
 /// A friend, with presence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Friend {
     #[serde(flatten)]
     pub user: User,
@@ -31,6 +33,7 @@ pub struct Friend {
 /// A pending friend request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct FriendRequest {
     pub id: i64,
     pub from: User,
@@ -41,6 +44,7 @@ pub struct FriendRequest {
 /// Pending friend requests, both directions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct FriendRequests {
     pub incoming: Vec<FriendRequest>,
     pub outgoing: Vec<FriendRequest>,
@@ -48,6 +52,7 @@ pub struct FriendRequests {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum ConversationKind {
     /// Exactly two members; at most one per pair of users.
     Direct,
@@ -58,6 +63,7 @@ pub enum ConversationKind {
 /// A member of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Member {
     #[serde(flatten)]
     pub user: User,
@@ -69,6 +75,7 @@ pub struct Member {
 /// A conversation as its members see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Conversation {
     pub id: ConversationId,
     pub kind: ConversationKind,
@@ -86,6 +93,7 @@ pub struct Conversation {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum MessageType {
     Text,
     /// A record of a finished call, written by the server.
@@ -95,6 +103,7 @@ pub enum MessageType {
 /// A message in its current state: the same shape in history, `sync` and `messageReceived`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,
@@ -125,6 +134,7 @@ pub struct Message {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum CallType {
     Audio,
     Video,
@@ -133,6 +143,7 @@ pub enum CallType {
 /// How a call finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum CallOutcome {
     /// It was answered and later hung up (or a party disconnected).
     Completed,
@@ -149,6 +160,7 @@ pub enum CallOutcome {
 /// The body of a `type: "call"` message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CallRecord {
     pub call_id: String,
     pub call_type: CallType,

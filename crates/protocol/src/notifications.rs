@@ -18,6 +18,7 @@ crate::newtype! {
 /// `userTyping`, to the other members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Typing {
     pub conversation_id: ConversationId,
     pub user_id: UserId,
@@ -103,6 +104,7 @@ pub struct OnlineUsers {
 /// `incomingCall`, to every device of the callee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct IncomingCall {
     pub call_id: String,
     pub caller_id: UserId,
@@ -115,6 +117,7 @@ pub struct IncomingCall {
 /// `callAccepted`, to the caller's device in the call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CallAccepted {
     pub call_id: String,
     pub sdp: String,
@@ -123,6 +126,7 @@ pub struct CallAccepted {
 /// `callRejected`, to the caller's device in the call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CallRejected {
     pub call_id: String,
     pub reason: Option<String>,
@@ -131,6 +135,7 @@ pub struct CallRejected {
 /// Why a call ended (`callEnded.reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum CallEndReason {
     /// A party sent `endCall` during the call.
     Hangup,
@@ -149,6 +154,7 @@ pub enum CallEndReason {
 /// `callEnded`: the last event of every call, to every device that took part or rang.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CallEnded {
     pub call_id: String,
     pub reason: CallEndReason,
@@ -159,6 +165,7 @@ pub struct CallEnded {
 /// `iceCandidate`, to the other party's device in the call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct IceCandidateRelayed {
     pub call_id: String,
     pub from_user_id: UserId,
