@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_client::media::{CallConfig, CallMedia, PatternSource, SineSource};
-use confab_client::{Client, ClientEvent, MediaDevices, OpenedMedia};
+use confab_client::{CallEnd, CallPhase, Client, ClientEvent, MediaDevices, OpenedMedia};
 use confab_protocol::CallType;
 
 /// The test pattern (at `fps`) as the camera, a tone as the microphone; what comes back is discarded.
@@ -74,17 +74,24 @@ async fn main() -> Result<(), AnyError> {
     let call_id = me.start_call(conversation.id, CallType::Video).await?;
     println!("ringing {call_id}");
 
+    let mut accepted = false;
     let deadline = tokio::time::sleep(Duration::from_secs(seconds));
     tokio::pin!(deadline);
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Ok(ClientEvent::CallAccepted(a)) if a.call_id == call_id => println!("accepted"),
-                Ok(ClientEvent::CallRejected(r)) if r.call_id == call_id => return Err("the call was rejected".into()),
-                Ok(ClientEvent::CallEnded(e)) if e.call_id == call_id => {
-                    println!("ended by the other side: {:?}", e.reason);
-                    break;
-                }
+                Ok(ClientEvent::Call(call)) if call.call_id == call_id => match (call.phase, call.end_reason) {
+                    (CallPhase::Active, _) if !accepted => {
+                        accepted = true;
+                        println!("accepted");
+                    }
+                    (CallPhase::Ended, Some(CallEnd::Rejected)) => return Err("the call was rejected".into()),
+                    (CallPhase::Ended, reason) => {
+                        println!("ended by the other side: {reason:?}");
+                        break;
+                    }
+                    _ => {}
+                },
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
