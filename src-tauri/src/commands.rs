@@ -6,6 +6,8 @@
 //! tauri-specta ([`builder`]); the test `ui_bindings_are_current` below fails when the
 //! checked-in file is stale.
 
+use std::time::Duration;
+
 use confab_call::CallStats;
 use confab_client::{ConnectionState, Pending};
 use confab_protocol::{
@@ -16,6 +18,7 @@ use tauri::State;
 use tauri::ipc::Channel;
 
 use crate::Desktop;
+use crate::hosting::{HostedServer, HostingError, Scope};
 use crate::media::{CallDevice, DeviceList, OpenedDevice, VideoNotice, VideoTransportStats};
 use crate::settings::Settings;
 
@@ -103,6 +106,10 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             set_settings,
             watch_video,
             video_transport_stats,
+            probe_server,
+            host_server,
+            hosting_status,
+            stop_hosting,
         ])
 }
 
@@ -430,6 +437,58 @@ fn watch_video(app: State<'_, Desktop>, channel: Channel<VideoNotice>) -> Answer
 #[specta::specta]
 fn video_transport_stats(app: State<'_, Desktop>) -> Answer<VideoTransportStats> {
     Ok(app.devices.video.stats())
+}
+
+impl From<HostingError> for UiError {
+    fn from(e: HostingError) -> Self {
+        let code = match e {
+            HostingError::PortTaken(_) => "port_taken",
+            _ => "hosting",
+        };
+        UiError { code: code.into(), message: e.to_string() }
+    }
+}
+
+/// Whether a Confab server answers at `url` (`GET <url>/healthz`), asked from here rather than
+/// from the webview, whose content security policy and CORS would get in the way.
+#[tauri::command]
+#[specta::specta]
+async fn probe_server(url: String) -> Answer<bool> {
+    tauri::async_runtime::spawn_blocking(move || crate::hosting::healthy(&url, Duration::from_secs(2)))
+        .await
+        .map_err(|e| UiError::local(e.to_string()))
+}
+
+/// Starts the bundled server (`thisComputer`: 127.0.0.1:4000, `localNetwork`: 0.0.0.0:4000) and
+/// answers once it does; remembered, so the app hosts again at its next start.
+#[tauri::command]
+#[specta::specta]
+async fn host_server(app: State<'_, Desktop>, scope: Scope) -> Answer<HostedServer> {
+    let hosting = app.hosting.clone();
+    let server = tauri::async_runtime::spawn_blocking(move || hosting.host(scope))
+        .await
+        .map_err(|e| UiError::local(e.to_string()))??;
+    let settings = Settings { hosting: Some(scope), ..app.devices.settings.get() };
+    app.devices.settings.set(settings).map_err(UiError::local)?;
+    Ok(server)
+}
+
+/// The server this app hosts, if it runs.
+#[tauri::command]
+#[specta::specta]
+async fn hosting_status(app: State<'_, Desktop>) -> Answer<Option<HostedServer>> {
+    let hosting = app.hosting.clone();
+    tauri::async_runtime::spawn_blocking(move || hosting.status()).await.map_err(|e| UiError::local(e.to_string()))
+}
+
+/// Stops the hosted server, and stops hosting at the next starts too.
+#[tauri::command]
+#[specta::specta]
+async fn stop_hosting(app: State<'_, Desktop>) -> Answer<()> {
+    let hosting = app.hosting.clone();
+    tauri::async_runtime::spawn_blocking(move || hosting.stop()).await.map_err(|e| UiError::local(e.to_string()))?;
+    let settings = Settings { hosting: None, ..app.devices.settings.get() };
+    app.devices.settings.set(settings).map_err(UiError::local)
 }
 
 #[cfg(test)]

@@ -5,8 +5,12 @@
 //! Calls: [`media::AppDevices`] gives the client core its microphone, speaker, the test-pattern
 //! "camera" and the video path to the webview; [`settings`] keeps the ICE servers and chosen
 //! devices.
+//!
+//! Hosting: [`hosting`] starts the bundled `confab-server` for the user who has none (issue 18),
+//! and this module stops it when the app quits, unless the settings say to keep hosting.
 
 mod commands;
+pub mod hosting;
 pub mod media;
 pub mod settings;
 
@@ -29,6 +33,8 @@ pub struct Desktop {
     pub attention: Mutex<Attention>,
     /// The call devices given to the client (settings, video to the webview).
     pub devices: Arc<media::AppDevices>,
+    /// The server this app hosts, if any.
+    pub hosting: Arc<hosting::Hosting>,
 }
 
 /// The server the sign-in screen proposes: `CONFAB_SERVER_URL`, else the local one.
@@ -77,10 +83,17 @@ pub fn run() {
             let client = tauri::async_runtime::block_on(Client::open(data_dir.clone()))?;
             let settings = Arc::new(settings::SettingsStore::open(&data_dir));
             client.set_call_config(settings.get().call_config());
+            let hosted_scope = settings.get().hosting;
             let devices = Arc::new(media::AppDevices::new(settings, video));
             client.set_media_devices(devices.clone());
             tauri::async_runtime::spawn(forward_events(app.handle().clone(), client.clone()));
-            app.manage(Desktop { client, attention: Mutex::new(Attention::default()), devices });
+            #[cfg(unix)]
+            tauri::async_runtime::spawn(exit_on_signal(app.handle().clone()));
+            let hosting = Arc::new(hosting::Hosting::new(data_dir.join("server")));
+            if let Some(scope) = hosted_scope {
+                resume_hosting(hosting.clone(), scope);
+            }
+            app.manage(Desktop { client, attention: Mutex::new(Attention::default()), devices, hosting });
             Ok(())
         })
         .on_window_event(|window, event| {
@@ -91,10 +104,58 @@ pub fn run() {
             }
         })
         .invoke_handler(commands::handler())
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("confab: {e}");
-        std::process::exit(1);
+        .build(tauri::generate_context!());
+    match result {
+        Ok(app) => app.run(|app, event| {
+            if let tauri::RunEvent::Exit = event {
+                on_exit(app);
+            }
+        }),
+        Err(e) => {
+            eprintln!("confab: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The app hosted a server when it last ran (settings `hosting`) and the user may be signed in to
+/// it: start it again, unless something answers there already (a server kept hosting in the
+/// background). In the background, so the window opens meanwhile; the client connects once it
+/// answers.
+fn resume_hosting(hosting: Arc<hosting::Hosting>, scope: hosting::Scope) {
+    std::thread::spawn(move || {
+        let answers = scope.listen().is_ok_and(|addr| {
+            hosting::healthy(&format!("http://127.0.0.1:{}", addr.port()), std::time::Duration::from_secs(2))
+        });
+        if !answers && let Err(e) = hosting.host(scope) {
+            tracing::warn!(error = %e, "hosting the Confab server again failed");
+        }
+    });
+}
+
+/// SIGTERM (the desktop session ending, `kill`) and SIGHUP quit the app the way closing its window
+/// does, so that [`on_exit`] runs and the hosted server does not outlive it. (SIGKILL cannot be
+/// caught: a server left behind that way answers at the next start and is used as it is.)
+#[cfg(unix)]
+async fn exit_on_signal(app: tauri::AppHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
+    app.exit(0);
+}
+
+/// Stops the hosted server, unless the user chose to keep hosting in the background.
+fn on_exit(app: &tauri::AppHandle) {
+    let Some(desktop) = app.try_state::<Desktop>() else { return };
+    if desktop.devices.settings.get().keep_hosting {
+        desktop.hosting.detach();
+    } else {
+        desktop.hosting.stop();
     }
 }
 

@@ -1,11 +1,14 @@
 //! The app's settings: ICE servers for calls and the chosen microphone and speaker, kept as
 //! `settings.json` in the app's data directory. Nothing is built in: no ICE server by default
 //! (calls then use host candidates only), the system's default devices when none is chosen.
+//! Also whether the app hosts a server ([`crate::hosting`]) and whether it keeps hosting after quitting.
 
 use std::path::{Path, PathBuf};
 
 use confab_call::{CallConfig, IceServer};
 use serde::{Deserialize, Serialize};
+
+use crate::hosting::Scope;
 
 /// What the user chose. Unknown or missing fields read as their defaults, so older files load.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -19,6 +22,11 @@ pub struct Settings {
     pub speaker: Option<String>,
     /// The camera by name; the first one when `None`.
     pub camera: Option<String>,
+    /// The app hosts a server for this scope (set by hosting, cleared by stopping it): the app
+    /// starts it again at its next start.
+    pub hosting: Option<Scope>,
+    /// "Keep hosting in the background": the hosted server goes on after the app quits.
+    pub keep_hosting: bool,
 }
 
 impl Settings {
@@ -116,6 +124,8 @@ mod tests {
             microphone: Some("vmic".into()),
             speaker: None,
             camera: Some("Integrated Camera".into()),
+            hosting: Some(Scope::LocalNetwork),
+            keep_hosting: true,
         };
         store.set(chosen.clone()).unwrap();
         assert_eq!(SettingsStore::open(&dir).get(), chosen);

@@ -6,7 +6,7 @@ import { Channel, convertFileSrc } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
 import { commands } from './bindings';
-import type { ClientEvent, DeviceKind, Id, Settings, UiError, VideoNotice } from './types';
+import type { ClientEvent, DeviceKind, HostingScope, Id, Settings, UiError, VideoNotice } from './types';
 
 /** The event the client core's events arrive as (src-tauri/src/lib.rs, `EVENT`). */
 const EVENT = 'confab://event';
@@ -64,6 +64,15 @@ export const backend = {
   login: (serverUrl: string, username: string, password: string) => call('login', serverUrl, username, password),
   logout: () => call('logout'),
   retryNow: () => call('retryNow'),
+
+  /** Whether a Confab server answers at `url` (asked by the backend: GET <url>/healthz). */
+  probeServer: (url: string) => call('probeServer', url),
+  /** Starts the bundled server on this computer and resolves once it answers (error codes
+   * `port_taken` and `hosting`, with messages written for people). */
+  hostServer: (scope: HostingScope) => call('hostServer', scope),
+  /** The server this app hosts, or null. */
+  hostingStatus: () => call('hostingStatus'),
+  stopHosting: () => call('stopHosting'),
 
   conversations: () => call('conversations'),
   messages: (conversationId: Id, before: number | null, limit: number) => call('messages', conversationId, before, limit),

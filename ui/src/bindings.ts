@@ -58,6 +58,20 @@ export const commands = {
 	/**  Where video frames go (see `media.rs` for the message layout). */
 	watchVideo: (channel: Channel<VideoNotice>) => typedError<null, UiError>(__TAURI_INVOKE("watch_video", { channel })),
 	videoTransportStats: () => typedError<VideoTransportStats, UiError>(__TAURI_INVOKE("video_transport_stats")),
+	/**
+	 *  Whether a Confab server answers at `url` (`GET <url>/healthz`), asked from here rather than
+	 *  from the webview, whose content security policy and CORS would get in the way.
+	 */
+	probeServer: (url: string) => typedError<boolean, UiError>(__TAURI_INVOKE("probe_server", { url })),
+	/**
+	 *  Starts the bundled server (`thisComputer`: 127.0.0.1:4000, `localNetwork`: 0.0.0.0:4000) and
+	 *  answers once it does; remembered, so the app hosts again at its next start.
+	 */
+	hostServer: (scope: Scope) => typedError<HostedServer, UiError>(__TAURI_INVOKE("host_server", { scope })),
+	/**  The server this app hosts, if it runs. */
+	hostingStatus: () => typedError<HostedServer | null, UiError>(__TAURI_INVOKE("hosting_status")),
+	/**  Stops the hosted server, and stops hosting at the next starts too. */
+	stopHosting: () => typedError<null, UiError>(__TAURI_INVOKE("stop_hosting")),
 };
 
 /* Types */
@@ -445,6 +459,19 @@ export type Friend_Serialize = {
 	lastSeen: number | null,
 } & User;
 
+/**  A server this app hosts. */
+export type HostedServer = {
+	/**  The address this app signs in with (always on loopback: `http://127.0.0.1:<port>`). */
+	url: string,
+	/**
+	 *  The addresses to give friends on the local network: one per non-loopback IPv4 address of
+	 *  this computer. Empty when hosting for this computer only.
+	 */
+	shareUrls: string[],
+	/**  Who may reach it. */
+	scope: Scope,
+};
+
 /**  `iceCandidate`, to the other party's device in the call. */
 export type IceCandidateRelayed = {
 	callId: string,
@@ -568,6 +595,13 @@ export type Pending_Serialize = {
 	error: ErrorBody_Serialize | null,
 };
 
+/**  Who may reach the hosted server. */
+export type Scope = 
+/**  Only this computer: it listens on 127.0.0.1. */
+"thisComputer" | 
+/**  Other computers on the local network too: it listens on 0.0.0.0. */
+"localNetwork";
+
 /**  Where an outbox entry is on its way to the server. */
 export type SendState = "queued" | "sending" | "failed";
 
@@ -589,6 +623,13 @@ export type Settings_Deserialize = {
 	speaker?: string | null,
 	/**  The camera by name; the first one when `None`. */
 	camera?: string | null,
+	/**
+	 *  The app hosts a server for this scope (set by hosting, cleared by stopping it): the app
+	 *  starts it again at its next start.
+	 */
+	hosting?: Scope | null,
+	/**  "Keep hosting in the background": the hosted server goes on after the app quits. */
+	keepHosting?: boolean,
 };
 
 /**  What the user chose. Unknown or missing fields read as their defaults, so older files load. */
@@ -601,6 +642,13 @@ export type Settings_Serialize = {
 	speaker: string | null,
 	/**  The camera by name; the first one when `None`. */
 	camera: string | null,
+	/**
+	 *  The app hosts a server for this scope (set by hosting, cleared by stopping it): the app
+	 *  starts it again at its next start.
+	 */
+	hosting: Scope | null,
+	/**  "Keep hosting in the background": the hosted server goes on after the app quits. */
+	keepHosting: boolean,
 };
 
 /**  `userTyping`, to the other members. */

@@ -39,5 +39,9 @@ export type VideoTransportStats = Rust.VideoTransportStats;
 /** A new picture of a stream (`kind` 0 remote, 1 local preview); see ui/src/logic/video.ts. */
 export type VideoNotice = Rust.VideoNotice;
 export type SessionInfo = Rust.SessionInfo;
+/** A server this app hosts (src-tauri/src/hosting.rs): the URL it signs in with, those to give friends. */
+export type HostedServer = Rust.HostedServer;
+/** Who may reach a hosted server: `thisComputer` (127.0.0.1) or `localNetwork` (0.0.0.0). */
+export type HostingScope = Rust.Scope;
 /** Why a command failed: `{code, message}` (the server's codes, plus `offline`, `signed_out`, `local`). */
 export type UiError = Rust.UiError;
