@@ -135,7 +135,8 @@ export class Proxy {
 }
 
 // ---- one app per user: its own tauri-driver, data dir and window ----
-export async function openApp(name, serverUrl) {
+/** `env`: more environment for the app (e.g. CONFAB_HOST_LISTEN). */
+export async function openApp(name, serverUrl, env = {}) {
   const port = await freePort();
   const nativePort = await freePort();
   const home = mkdtempSync(join(tmpdir(), `confab-e2e-${name}-`));
@@ -147,6 +148,7 @@ export async function openApp(name, serverUrl) {
     XDG_CACHE_HOME: join(home, 'cache'),
     NO_AT_BRIDGE: '1',
     GTK_A11Y: 'none',
+    ...env,
   });
   await waitFor(`tauri-driver for ${name}`, async () => {
     const r = await fetch(`http://127.0.0.1:${port}/status`).catch(() => null);
@@ -177,19 +179,26 @@ export async function type(app, testid, text) {
 export async function texts(app, selector) {
   return app.execute((s) => [...document.querySelectorAll(s)].map((n) => n.getAttribute('data-content') ?? n.textContent), selector);
 }
-/**
- * The X windows of `name`'s app (xdotool; there is no window manager under Xvfb). Its process is
- * found by its data dir.
- */
-export function windowsOf(name) {
-  const pids = execFileSync('pgrep', ['-f', desktopBin], { encoding: 'utf8' }).trim().split('\n');
-  const pid = pids.find((p) => {
+/** The process id of `name`'s app, found by its data dir; undefined when it is not running. */
+export function pidOf(name) {
+  let pids;
+  try {
+    pids = execFileSync('pgrep', ['-f', desktopBin], { encoding: 'utf8' }).trim().split('\n');
+  } catch {
+    return undefined; // pgrep found none
+  }
+  return pids.find((p) => {
     try {
       return readFileSync(`/proc/${p}/environ`, 'utf8').includes(`confab-e2e-${name}-`);
     } catch {
       return false;
     }
   });
+}
+
+/** The X windows of `name`'s app (xdotool; there is no window manager under Xvfb). */
+export function windowsOf(name) {
+  const pid = pidOf(name);
   if (!pid) return [];
   return execFileSync('xdotool', ['search', '--onlyvisible', '--pid', pid], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
 }
@@ -212,6 +221,23 @@ export async function register(app, username) {
   await type(app, 'password', 'correct horse');
   await click(app, 'submit');
   await waitFor(`${username} signed in`, async () => (await el(app, 'me')).isExisting());
+}
+/** `a` asks `b` to be friends, `b` accepts and opens their direct chat, then `a` opens it too. */
+export async function befriendAndChat(a, aName, b, bName) {
+  await click(a, 'tab-friends');
+  await type(a, 'user-search', bName);
+  await click(a, `add-${bName}`);
+  await click(b, 'tab-friends');
+  await click(b, `accept-${aName}`);
+  await click(b, `chat-${aName}`);
+  await waitFor(`${bName} in a chat`, async () => (await el(b, 'composer')).isExisting());
+  await click(a, 'tab-chats');
+  const entry = await waitFor(`the conversation on ${aName}`, async () => {
+    const e = await a.$(`[data-testid^="conversation-"][data-name="${bName}"]`);
+    return (await e.isExisting()) ? e : null;
+  });
+  await entry.click();
+  await waitFor(`${aName} in a chat`, async () => (await el(a, 'composer')).isExisting());
 }
 export async function send(app, text) {
   await type(app, 'composer', text);

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  Proxy, Server, WAIT, children, click, desktopBin, el, messageElement, openApp, register, send, shot, shots, stop, texts, type,
+  Proxy, Server, WAIT, befriendAndChat, children, click, freePort, desktopBin, el, messageElement, openApp, pidOf, register, send, shot, shots, stop, texts, type,
   videoMeasurements, waitFor, windowsOf,
 } from './lib.mjs';
 
@@ -96,20 +96,7 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     await shot(alice, 'sign-in');
     await register(alice, aliceName);
     await register(bob, bobName);
-    await click(alice, 'tab-friends');
-    await type(alice, 'user-search', bobName);
-    await click(alice, `add-${bobName}`);
-    await click(bob, 'tab-friends');
-    await click(bob, `accept-${aliceName}`);
-    await click(bob, `chat-${aliceName}`);
-    await waitFor('bob in a chat', async () => (await el(bob, 'composer')).isExisting());
-    await click(alice, 'tab-chats');
-    const entry = await waitFor('the conversation on alice', async () => {
-      const e = await alice.$(`[data-testid^="conversation-"][data-name="${bobName}"]`);
-      return (await e.isExisting()) ? e : null;
-    });
-    await entry.click();
-    await waitFor('alice in a chat', async () => (await el(alice, 'composer')).isExisting());
+    await befriendAndChat(alice, aliceName, bob, bobName);
   });
 
   it('sends both ways, shows typing, and the online dot', async () => {
@@ -405,6 +392,59 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     const dot = await alice.$(`[data-testid^="conversation-"][data-name="${bobName}"] [data-testid="presence"]`);
     await waitFor('bob offline on alice', async () => (await dot.getAttribute('data-online')) === 'false');
     await shot(alice, 'presence-offline');
+  });
+});
+
+// Issue 18: with no server at the proposed address, the app hosts one (the bundled confab-server,
+// next to the app's binary) in one click. CONFAB_HOST_LISTEN puts it on a free port.
+describe('hosting a server from the app', { timeout: 180_000 }, () => {
+  let carol;
+  let dave;
+  let hostUrl;
+  const [carolName, daveName] = [`carol_${suffix}`, `dave_${suffix}`];
+
+  after(async () => {
+    for (const app of [carol, dave]) await app?.deleteSession().catch(() => {});
+    // The hosted server runs in carol's tauri-driver's process group: stopping it stops the server.
+    for (const child of children) stop(child);
+  });
+
+  it('offers to host when nothing answers, hosts in one click, and a second app joins', async () => {
+    const port = await freePort();
+    hostUrl = `http://127.0.0.1:${port}`;
+    carol = await openApp('carol', hostUrl, { CONFAB_HOST_LISTEN: `127.0.0.1:${port}` });
+    await waitFor('the no-server message', async () =>
+      (await (await el(carol, 'no-server-message')).getText()) === `No Confab server answers at 127.0.0.1:${port}.`);
+    await shot(carol, 'hosting-offer');
+    await click(carol, 'scope-this-computer');
+    await click(carol, 'host-server');
+    await waitFor('hosting', async () => (await el(carol, 'hosting')).isExisting(), 40_000);
+    assert.equal(await (await el(carol, 'server-url')).getValue(), hostUrl, 'the form uses the hosted server');
+    assert.equal((await fetch(`${hostUrl}/healthz`)).status, 200, 'the hosted server answers');
+    await register(carol, carolName);
+
+    dave = await openApp('dave', hostUrl);
+    await register(dave, daveName);
+    await befriendAndChat(carol, carolName, dave, daveName);
+    await send(carol, 'Hosted here!');
+    await messageElement(dave, 'Hosted here!');
+    await send(dave, 'Nice, it works');
+    await messageElement(carol, 'Nice, it works');
+    await shot(carol, 'hosting-chat');
+  });
+
+  it('stops the hosted server when the app quits', async () => {
+    await dave.deleteSession();
+    dave = undefined;
+    // Deleting the session SIGKILLs the app, which nothing can catch; the end of a desktop session
+    // (SIGTERM) quits it the way closing its window does (src-tauri/src/lib.rs, `exit_on_signal`).
+    const pid = pidOf('carol');
+    assert.ok(pid, "carol's app is running");
+    process.kill(Number(pid), 'SIGTERM');
+    await waitFor("carol's app quit", () => pidOf('carol') === undefined, 15_000);
+    await waitFor('the hosted server stopped', async () => !(await fetch(`${hostUrl}/healthz`).then(() => true, () => false)), 15_000);
+    await carol.deleteSession().catch(() => {});
+    carol = undefined;
   });
 });
 
