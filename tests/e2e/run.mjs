@@ -431,6 +431,11 @@ describe('hosting a server from the app', { timeout: 180_000 }, () => {
     await send(dave, 'Nice, it works');
     await messageElement(carol, 'Nice, it works');
     await shot(carol, 'hosting-chat');
+    await click(carol, 'tab-settings');
+    await waitFor('the hosting status in the settings', async () =>
+      (await (await el(carol, 'hosting-status')).getText()) === `This computer hosts a Confab server at ${hostUrl} (this computer only).`);
+    assert.equal(await (await el(carol, 'keep-hosting-setting')).isSelected(), false, 'not kept after quitting by default');
+    await shot(carol, 'hosting-settings');
   });
 
   it('stops the hosted server when the app quits', async () => {

@@ -3,8 +3,9 @@ import { useEffect, useState } from 'react';
 import { backend } from '../backend';
 import type { IceServer, Settings } from '../types';
 import { DeviceChoice } from './Calls';
+import { HostingSettings } from './Hosting';
 
-/** Calls: ICE servers (none by default) and devices. */
+/** Calls: ICE servers (none by default) and devices; hosting. */
 export function SettingsPanel() {
   const [settings, setSettings] = useState<Settings | null>(null);
   const [draft, setDraft] = useState<IceServer>({ urls: [], username: '', credential: '' });
@@ -59,6 +60,7 @@ export function SettingsPanel() {
       {error && <p className="error" data-testid="settings-error">{error}</p>}
       <h3>Devices</h3>
       <DeviceChoice />
+      <HostingSettings />
     </section>
   );
 }
