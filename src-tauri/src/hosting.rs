@@ -12,6 +12,8 @@
 //! Its output (the "listening" line on stdout and the logs on stderr) goes to
 //! `<data dir>/server.log`, read back for the address and, when it fails, for the reason. A file
 //! rather than a pipe: a server kept hosting after the app quits must not write into a closed pipe.
+//! A running server also leaves `hosted.json` there (pid, address, scope), so that the next run of
+//! the app takes over a server kept hosting in the background ([`adopt`]) and can stop it.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -128,10 +130,32 @@ pub fn bundled_server() -> Result<PathBuf, HostingError> {
     if path.is_file() { Ok(path) } else { Err(HostingError::NoServerBinary(path)) }
 }
 
-/// A running server started by [`start`].
+/// The name of the record a running hosted server leaves in its data directory, so that the next
+/// run of the app can take it over (after "Keep hosting in the background", or a crash).
+const RECORD: &str = "hosted.json";
+
+/// What [`RECORD`] says.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    pid: u32,
+    addr: SocketAddr,
+    scope: Scope,
+}
+
+/// The server's process: our child, or one an earlier run of the app left running, taken over.
+#[derive(Debug)]
+enum Process {
+    Child(Child),
+    #[cfg(unix)]
+    Adopted(libc::pid_t),
+}
+
+/// A running server started by [`start`] or taken over by [`adopt`].
 #[derive(Debug)]
 pub struct Running {
-    child: Child,
+    process: Process,
+    /// Its [`RECORD`], removed when it is stopped.
+    record: PathBuf,
     /// Where it listens (the real port when asked for port 0).
     pub addr: SocketAddr,
     /// What the UI is told.
@@ -144,26 +168,84 @@ impl Running {
     pub fn stop(mut self) {
         #[cfg(unix)]
         {
-            if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
-                // SAFETY: kill(2) with a pid of our own child that has not been reaped yet (we hold it).
+            let pid = match &self.process {
+                Process::Child(child) => libc::pid_t::try_from(child.id()).ok(),
+                Process::Adopted(pid) => Some(*pid),
+            };
+            if let Some(pid) = pid {
+                // SAFETY: kill(2) on our child, not reaped yet (we hold it), or on the adopted
+                // server, whose command line `adopt` checked.
                 unsafe { libc::kill(pid, libc::SIGTERM) };
             }
             let deadline = Instant::now() + STOP_TIMEOUT;
-            while Instant::now() < deadline {
-                if !matches!(self.child.try_wait(), Ok(None)) {
-                    return;
-                }
+            while Instant::now() < deadline && self.alive() {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if self.alive() {
+            match &mut self.process {
+                Process::Child(child) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                // SAFETY: as above.
+                #[cfg(unix)]
+                Process::Adopted(pid) => unsafe {
+                    libc::kill(*pid, libc::SIGKILL);
+                },
+            }
+        }
+        let _ = std::fs::remove_file(&self.record);
     }
 
     /// Whether the process is still alive.
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        match &mut self.process {
+            Process::Child(child) => matches!(child.try_wait(), Ok(None)),
+            // SAFETY: signal 0 only asks whether the process exists.
+            #[cfg(unix)]
+            Process::Adopted(pid) => unsafe { libc::kill(*pid, 0) == 0 },
+        }
     }
+}
+
+/// What the UI is told of a server on `port` for `scope`.
+fn hosted_server(scope: Scope, port: u16) -> HostedServer {
+    let share_urls = match scope {
+        Scope::ThisComputer => Vec::new(),
+        Scope::LocalNetwork => lan_addresses().into_iter().map(|ip| format!("http://{ip}:{port}")).collect(),
+    };
+    HostedServer { url: format!("http://127.0.0.1:{port}"), share_urls, scope }
+}
+
+/// Takes over the server an earlier run of the app left hosting on `data_dir` (its [`RECORD`]),
+/// if that process is still a `confab-server` on this data directory (pids are reused) and answers.
+#[cfg(target_os = "linux")]
+pub fn adopt(data_dir: &Path) -> Option<Running> {
+    let record_path = data_dir.join(RECORD);
+    let record: Record = serde_json::from_slice(&std::fs::read(&record_path).ok()?).ok()?;
+    let pid = libc::pid_t::try_from(record.pid).ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let is_ours = args.first().is_some_and(|exe| exe.ends_with("confab-server"))
+        && args.windows(2).any(|pair| pair[0] == "--data-dir" && Path::new(&pair[1]) == data_dir);
+    let url = format!("http://127.0.0.1:{}", record.addr.port());
+    if !is_ours || !healthy(&url, Duration::from_secs(2)) {
+        return None;
+    }
+    tracing::info!(addr = %record.addr, pid, "taking over the Confab server kept hosting");
+    Some(Running {
+        process: Process::Adopted(pid),
+        record: record_path,
+        addr: record.addr,
+        server: hosted_server(record.scope, record.addr.port()),
+    })
+}
+
+/// Elsewhere there is no `/proc` to check the process with: nothing is taken over.
+#[cfg(not(target_os = "linux"))]
+pub fn adopt(_data_dir: &Path) -> Option<Running> {
+    None
 }
 
 /// Starts `binary` with `--data-dir <data_dir> --listen <listen>` and waits until it answers
@@ -199,14 +281,15 @@ pub fn start(binary: &Path, data_dir: &Path, listen: SocketAddr, scope: Scope) -
         })?;
     match wait_until_ready(&mut child, &log_path, listen) {
         Ok(addr) => {
-            let port = addr.port();
-            let share_urls = match scope {
-                Scope::ThisComputer => Vec::new(),
-                Scope::LocalNetwork => lan_addresses().into_iter().map(|ip| format!("http://{ip}:{port}")).collect(),
-            };
-            let server = HostedServer { url: format!("http://127.0.0.1:{port}"), share_urls, scope };
             tracing::info!(%addr, log = %log_path.display(), "hosting a Confab server");
-            Ok(Running { child, addr, server })
+            let record = data_dir.join(RECORD);
+            let written = serde_json::to_vec(&Record { pid: child.id(), addr, scope })
+                .map_err(std::io::Error::other)
+                .and_then(|json| std::fs::write(&record, json));
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "writing the hosted server's record failed: the next run cannot take it over");
+            }
+            Ok(Running { process: Process::Child(child), record, addr, server: hosted_server(scope, addr.port()) })
         }
         Err(e) => {
             let _ = child.kill();
@@ -381,6 +464,21 @@ impl Hosting {
         Ok(server)
     }
 
+    /// At the app's start, when it hosted as it quit: takes over the server it left running, or
+    /// starts it again unless something else answers on its port. Blocking.
+    pub fn resume(&self, scope: Scope) -> Result<Option<HostedServer>, HostingError> {
+        if let Some(adopted) = adopt(&self.data_dir) {
+            let server = adopted.server.clone();
+            *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(adopted);
+            return Ok(Some(server));
+        }
+        let port = scope.listen()?.port();
+        if healthy(&format!("http://127.0.0.1:{port}"), Duration::from_secs(2)) {
+            return Ok(None);
+        }
+        self.host(scope).map(Some)
+    }
+
     /// The server this app hosts, if it is running.
     pub fn status(&self) -> Option<HostedServer> {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -466,6 +564,36 @@ mod tests {
             assert!(healthy(url, Duration::from_secs(2)), "{url} answers");
         }
         running.stop();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A server kept hosting when the app quit is taken over by the next run, which can stop it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_next_run_takes_over_a_server_kept_hosting() {
+        let dir = temp_dir("adopt");
+        let running = start(&server_binary(), &dir, "127.0.0.1:0".parse().unwrap(), Scope::ThisComputer).unwrap();
+        let url = running.server.url.clone();
+        // The app quits and keeps hosting. (Here the test process stays the server's parent: a
+        // thread reaps it, as init would.)
+        let Process::Child(mut child) = running.process else { unreachable!() };
+        let reaper = std::thread::spawn(move || child.wait());
+
+        let mut adopted = adopt(&dir).expect("taken over");
+        assert!(adopted.alive());
+        assert_eq!(adopted.server.url, url);
+        assert_eq!(adopted.server.scope, Scope::ThisComputer);
+        adopted.stop();
+        assert!(reaper.join().unwrap().is_ok());
+        assert!(!healthy(&url, Duration::from_secs(1)), "stopped");
+        assert!(!dir.join(RECORD).exists(), "the record goes with it");
+        assert!(adopt(&dir).is_none(), "nothing left to take over");
+
+        // A record naming a process that is not a confab-server on this directory is not taken over.
+        let record =
+            Record { pid: std::process::id(), addr: "127.0.0.1:1".parse().unwrap(), scope: Scope::ThisComputer };
+        std::fs::write(dir.join(RECORD), serde_json::to_vec(&record).unwrap()).unwrap();
+        assert!(adopt(&dir).is_none());
         let _ = std::fs::remove_dir_all(dir);
     }
 

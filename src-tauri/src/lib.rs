@@ -119,15 +119,12 @@ pub fn run() {
 }
 
 /// The app hosted a server when it last ran (settings `hosting`) and the user may be signed in to
-/// it: start it again, unless something answers there already (a server kept hosting in the
-/// background). In the background, so the window opens meanwhile; the client connects once it
-/// answers.
+/// it: take over the server kept hosting in the background, or start it again
+/// ([`hosting::Hosting::resume`]). On a thread of its own, so the window opens meanwhile; the client
+/// connects once it answers.
 fn resume_hosting(hosting: Arc<hosting::Hosting>, scope: hosting::Scope) {
     std::thread::spawn(move || {
-        let answers = scope.listen().is_ok_and(|addr| {
-            hosting::healthy(&format!("http://127.0.0.1:{}", addr.port()), std::time::Duration::from_secs(2))
-        });
-        if !answers && let Err(e) = hosting.host(scope) {
+        if let Err(e) = hosting.resume(scope) {
             tracing::warn!(error = %e, "hosting the Confab server again failed");
         }
     });
