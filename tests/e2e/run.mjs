@@ -268,6 +268,98 @@ describe('two desktop apps chatting through a real server', { timeout: 300_000 }
     }
   });
 
+  it('opens a 2,000-message burst at the newest message, holds only what is on screen, and scrolls to the oldest without losing its place', async () => {
+    // Bob writes 2,000 messages through REST into a new group while alice has another conversation
+    // open (she muted it first: no 2,000 notifications).
+    const rest = await restAs(bobName);
+    const { conversations } = await rest('GET', '/api/messages/conversations');
+    const aliceId = conversations.flatMap((c) => c.members).find((m) => m.username === aliceName).id;
+    const { conversation: burst } = await rest('POST', '/api/messages/conversations', { participantIds: [aliceId], title: 'Burst' });
+    const entry = () => alice.$('[data-testid^="conversation-"][data-name="Burst"]');
+    await waitFor('the burst group on alice', async () => (await entry()).isExisting());
+    await (await entry()).click();
+    await click(alice, 'mute');
+    await waitFor('the burst group muted', async () => (await (await el(alice, 'mute')).getText()) === 'Unmute');
+    await (await alice.$('[data-testid^="conversation-"][data-name="Team"]')).click();
+    await waitFor('the group open on alice', async () => (await (await el(alice, 'chat-title')).getText()) === 'Team');
+
+    // Alice is offline meanwhile (one live event per message would keep her app busy for minutes in
+    // a debug build): she catches up when she is back.
+    await aliceProxy.down();
+    await waitFor('alice offline', async () => (await (await el(alice, 'connection')).getAttribute('data-state')) !== 'connected');
+    const count = 2000;
+    const post = (i) => rest('POST', `/api/messages/conversations/${burst.id}/messages`, { content: `burst ${i}`, clientMsgId: `burst-${suffix}-${i}` });
+    // The first and the last alone, so that they are the oldest and the newest.
+    await post(1);
+    for (let i = 2; i < count; i += 50) await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, k) => post(i + k)));
+    await post(count);
+    await aliceProxy.up();
+    const preview = () => alice.execute(() => document.querySelector('[data-testid^="conversation-"][data-name="Burst"]')?.textContent ?? '');
+    await waitFor('the burst on alice', async () => {
+      const text = await preview();
+      if (!text.includes(`burst ${count}`)) throw new Error(`the entry reads "${text}"`);
+      return true;
+    }, 60_000);
+
+    await (await entry()).click();
+    await messageElement(alice, `burst ${count}`);
+    // What the list shows: the messages in the DOM, and which of them lie inside the list's view.
+    const view = () => alice.execute(() => {
+      const list = document.querySelector('[data-testid="messages"]');
+      const box = list.getBoundingClientRect();
+      const shown = [...list.querySelectorAll('[data-testid="message"]')];
+      const visible = shown.filter((m) => {
+        const r = m.getBoundingClientRect();
+        return r.bottom > box.top + 1 && r.top < box.bottom - 1;
+      }).map((m) => m.getAttribute('data-content'));
+      return { inDom: shown.length, visible, loaded: Number(list.dataset.loaded), hasOlder: list.dataset.hasOlder === 'true', scrollTop: list.scrollTop };
+    });
+    const opened = await waitFor('the newest message in view', async () => {
+      const v = await view();
+      return v.visible.at(-1) === `burst ${count}` ? v : null;
+    });
+    console.log(`burst of ${count}: opened with ${opened.loaded} loaded, ${opened.inDom} message bubbles in the DOM, ${opened.visible.length} in view`);
+    assert.ok(opened.inDom < 200, `${opened.inDom} message bubbles in the DOM`);
+    await shot(alice, 'burst-newest');
+
+    let pages = 0;
+    let most = opened.inDom;
+    const started = Date.now();
+    const scrollTo = (top) => alice.execute((t) => (document.querySelector('[data-testid="messages"]').scrollTop = t), top);
+    for (let v = opened; !v.visible.includes('burst 1');) {
+      // Near the top (not yet loading), the message at the top is noted; then up to the top, which
+      // loads the page before it.
+      await scrollTo(40);
+      await settle(150);
+      v = await view();
+      const top = v.visible[0];
+      const before = v.loaded;
+      await scrollTo(0);
+      v = await waitFor(`an older page above "${top}"`, async () => {
+        const now = await view();
+        return now.loaded > before || !now.hasOlder ? now : null;
+      });
+      await settle(100);
+      const loadedMore = v.loaded > before;
+      v = await view();
+      pages++;
+      most = Math.max(most, v.inDom);
+      // (The last read finds nothing older: the list stays at its start.)
+      if (loadedMore) assert.ok(v.visible.includes(top), `after page ${pages}, "${top}" is still in view: ${JSON.stringify(v.visible)}`);
+      assert.ok(pages <= count / 50 + 2, `${pages} pages`);
+    }
+    const end = await waitFor('the conversation start', async () => {
+      const v = await view();
+      return !v.hasOlder ? v : null;
+    });
+    console.log(`scrolled to the oldest of ${count} in ${pages} pages (${Date.now() - started} ms); at most ${most} bubbles in the DOM; ` +
+      `${end.loaded} loaded at the end`);
+    assert.ok(end.visible.includes('burst 1'), `the oldest message in view: ${JSON.stringify(end.visible)}`);
+    assert.ok(most < 200, `at most ${most} message bubbles in the DOM`);
+    assert.ok(end.loaded >= count, `every message loaded: ${end.loaded}`);
+    await shot(alice, 'burst-oldest');
+  });
+
   it('calls: alice rings bob, bob accepts, both talk with a running timer, alice hangs up, both see the record', async () => {
     for (const [app, other] of [[alice, bobName], [bob, aliceName]]) {
       await click(app, 'tab-chats');

@@ -1,4 +1,5 @@
-import { type Dispatch, type KeyboardEvent, memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { type Dispatch, type KeyboardEvent, type ReactNode, memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 
 import { backend } from '../backend';
 import { useBackendEvents } from '../hooks';
@@ -8,13 +9,19 @@ import { groupTimeline } from '../logic/grouping';
 import { fitInside, intersect } from '../logic/menu';
 import { STALE_TITLE, presenceStale, presenceText } from '../logic/presence';
 import { QUICK_EMOJI, reactionChips, toggleAction } from '../logic/reactions';
-import { type OpenConversation, type Presence, type StoreAction, isLagged } from '../logic/store';
+import { type OpenConversation, type Presence, type StoreAction, WINDOW, isLagged } from '../logic/store';
+import { type Row, timelineRows } from '../logic/timeline';
 import { TypingTracker, typingText } from '../logic/typing';
 import { conversationName, formatTime } from '../names';
 import type { ClientEvent, ConnectionState, Conversation, Id, Message, Pending, User } from '../types';
 import { CallButtons, type CallControls } from './Calls';
 
 const PAGE = 50;
+/** The list's padding above the first row and below the last (in place of the stylesheet's, which
+ * the virtualiser cannot see). */
+const LIST_PAD = 8;
+/** Within this many pixels of the bottom the list follows new messages. */
+const BOTTOM_SLACK = 40;
 /** "I am typing" is re-sent at most this often while typing continues. */
 const TYPING_REPEAT_MS = 2000;
 /** "I stopped typing" after this long without a keystroke. */
@@ -36,6 +43,7 @@ export function Chat({ conversation, open, presence, dispatch, me, calls, connec
   const [error, setError] = useState('');
   const listRef = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
+  const loadingOlder = useRef(false);
   const id = conversation.id;
 
   // The latest page and the outbox: on opening, and again if events were lost.
@@ -88,21 +96,48 @@ export function Chat({ conversation, open, presence, dispatch, me, calls, connec
     backend.markRead(id, lastSeq).catch(() => (markedUpTo.current = 0));
   }, [id, lastFromOthers, lastSeq, myCursor]);
 
-  // Keep the newest message in view unless the user scrolled up; after loading older messages, keep
-  // the message that was at the top where it was.
-  const keepFromBottom = useRef<number | null>(null);
-  useEffect(() => {
-    const list = listRef.current;
-    if (!list) return;
-    if (keepFromBottom.current !== null) {
-      list.scrollTop = list.scrollHeight - keepFromBottom.current;
-      keepFromBottom.current = null;
-    } else if (stickToBottom.current) {
-      list.scrollTop = list.scrollHeight;
-    }
-  }, [messages, pending, typists]);
+  const days = useMemo(() => groupTimeline(messages, pending, me, Date.now()), [messages, pending, me]);
+  const rows = useMemo(() => timelineRows(days, me.id), [days, me.id]);
+  // Only the rows on screen are in the DOM. The virtualiser measures each one as drawn and keeps the
+  // list's place: anchored at the end, rows put in front (an older page) leave the row at the top
+  // where it was, and while the list is at the bottom it follows rows added there and rows that grow.
+  const virtualizer = useVirtualizer({
+    count: rows.length,
+    getScrollElement: () => listRef.current,
+    getItemKey: useCallback((i: number) => rows[i].key, [rows]),
+    estimateSize: useCallback((i: number) => 36 + (rows[i].day ? 33 : 0) + (rows[i].sender ? 22 : 0), [rows]),
+    overscan: 6,
+    paddingStart: LIST_PAD,
+    paddingEnd: LIST_PAD,
+    anchorTo: 'end',
+    followOnAppend: true,
+    scrollEndThreshold: BOTTOM_SLACK,
+  });
+  const toBottom = useCallback(() => {
+    stickToBottom.current = true;
+    virtualizer.scrollToEnd();
+  }, [virtualizer]);
 
-  const loadingOlder = useRef(false);
+  // The newest message in view when the first read arrives, and when the typing line changes the
+  // list's height while it was at the bottom.
+  const firstRead = messages.length > 0 || open.loaded;
+  useLayoutEffect(() => {
+    if (firstRead) toBottom();
+  }, [firstRead, toBottom]);
+  useLayoutEffect(() => {
+    if (stickToBottom.current) virtualizer.scrollToEnd();
+  }, [typists, virtualizer]);
+
+  // At the bottom with more than the window loaded, the oldest beyond it are let go (the cache
+  // brings them back on the way up).
+  const trim = useCallback(() => {
+    if (stickToBottom.current && !loadingOlder.current && messages.length > WINDOW + PAGE) {
+      dispatch({ type: 'trim', conversationId: id });
+      setHasOlder(true);
+    }
+  }, [messages.length, dispatch, id]);
+  useEffect(trim, [trim]);
+
   async function loadOlder() {
     const oldest = messages[0]?.seq;
     if (!oldest) return setHasOlder(false);
@@ -115,8 +150,6 @@ export function Chat({ conversation, open, presence, dispatch, me, calls, connec
         older = await backend.messages(id, oldest, PAGE);
       }
       stickToBottom.current = false;
-      const list = listRef.current;
-      if (list) keepFromBottom.current = list.scrollHeight - list.scrollTop;
       dispatch({ type: 'older', conversationId: id, messages: older });
     } catch (e) {
       setError(humanError(e, { action: 'chat' }));
@@ -125,12 +158,17 @@ export function Chat({ conversation, open, presence, dispatch, me, calls, connec
     }
   }
 
-  const days = useMemo(() => groupTimeline(messages, pending, me, Date.now()), [messages, pending, me]);
   const others = conversation.members.filter((m) => m.id !== me.id);
   const otherCursor = conversation.kind === 'direct' ? (others[0]?.lastReadSeq ?? 0) : 0;
   const myLastSent = lastWhere(messages, (m) => m.senderId === me.id);
   const pins = messages.filter((m) => m.pinned);
   const act = (p: Promise<unknown>) => p.catch((e) => setError(humanError(e, { action: 'chat' })));
+  const canLoadOlder = hasOlder && messages.length >= PAGE;
+  const rowContent = (row: Row) => row.kind === 'message' ? (
+    <MessageView message={row.message} me={me} seen={row.message.id === myLastSent?.id && otherCursor >= row.message.seq} onError={setError} />
+  ) : (
+    <PendingView pending={row.pending} />
+  );
 
   return (
     <section className="chat" data-testid="chat">
@@ -160,35 +198,30 @@ export function Chat({ conversation, open, presence, dispatch, me, calls, connec
         </div>
       )}
       {error && <p className="error" onClick={() => setError('')} data-testid="chat-error">{error}</p>}
-      <div className="messages" ref={listRef} data-testid="messages"
+      <div className="messages" ref={listRef} data-testid="messages" data-loaded={messages.length} data-has-older={String(canLoadOlder)}
+        style={{ paddingTop: 0, paddingBottom: 0 }}
         onScroll={(e) => {
           const el = e.currentTarget;
-          stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+          const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK;
+          if (atBottom && !stickToBottom.current) {
+            stickToBottom.current = true;
+            trim();
+          }
+          stickToBottom.current = atBottom;
           // Older pages load as the user scrolls to the top.
-          if (el.scrollTop < 30 && hasOlder && messages.length >= PAGE && !loadingOlder.current) loadOlder();
+          if (el.scrollTop < 30 && canLoadOlder && !loadingOlder.current) loadOlder();
         }}>
-        {hasOlder && messages.length >= PAGE && <button className="link older" onClick={loadOlder}>Load older messages</button>}
-        {days.map((day) => (
-          <div key={day.day}>
-            <div className="day">{day.label}</div>
-            {day.groups.map((group, gi) => (
-              <div key={gi} className={group.senderId === me.id ? 'group mine' : 'group'}>
-                <div className="sender">{group.senderName}</div>
-                {group.items.map((item) =>
-                  item.kind === 'message' ? (
-                    <MessageView key={item.message.id} message={item.message} me={me}
-                      seen={item.message.id === myLastSent?.id && otherCursor >= item.message.seq} onError={setError} />
-                  ) : (
-                    <PendingView key={item.pending.clientMsgId} pending={item.pending} />
-                  ),
-                )}
-              </div>
-            ))}
-          </div>
-        ))}
+        <div style={{ position: 'relative', height: virtualizer.getTotalSize() }}>
+          {virtualizer.getVirtualItems().map((v) => (
+            <TimelineRow key={v.key} row={rows[v.index]} index={v.index} top={v.start} measure={virtualizer.measureElement}>
+              {v.index === 0 && canLoadOlder && <button className="link older" onClick={loadOlder}>Load older messages</button>}
+              {rowContent(rows[v.index])}
+            </TimelineRow>
+          ))}
+        </div>
       </div>
       <div className="typing" data-testid="typing">{typingText(typists)}</div>
-      <Composer conversationId={id} onError={setError} onSent={() => (stickToBottom.current = true)} />
+      <Composer conversationId={id} onError={setError} onSent={toBottom} />
     </section>
   );
 }
@@ -197,6 +230,23 @@ export function Chat({ conversation, open, presence, dispatch, me, calls, connec
 function lastWhere(messages: Message[], test: (m: Message) => boolean): Message | undefined {
   for (let i = messages.length - 1; i >= 0; i--) if (test(messages[i])) return messages[i];
   return undefined;
+}
+
+/** One row of the list, placed by the virtualiser (`top`, not a transform: a transform would make
+ * each row a stacking context, and the next row would cover an open message menu). The row's margins
+ * stay inside it (`flow-root`) so that its measured height is all the room it takes. */
+function TimelineRow({ row, index, top, measure, children }: {
+  row: Row; index: number; top: number; measure: (el: HTMLElement | null) => void; children: ReactNode;
+}) {
+  return (
+    <div data-index={index} ref={measure} style={{ position: 'absolute', top, left: 0, width: '100%', display: 'flow-root' }}>
+      {row.day && <div className="day">{row.day}</div>}
+      <div className={row.mine ? 'group mine' : 'group'} style={{ margin: `${row.sender ? 6 : 0}px 0 0` }}>
+        {row.sender && <div className="sender">{row.sender}</div>}
+        {children}
+      </div>
+    </div>
+  );
 }
 
 /** One message; memoized: the store keeps a message's object while it does not change. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Conversation, Member, Message, Pending } from '../types';
-import { type StoreAction, type StoreState, deepEqual, initialStore, reduce } from './store';
+import { type StoreAction, type StoreState, WINDOW, deepEqual, initialStore, reduce } from './store';
 import { groupCountText, presenceText } from './presence';
 
 const ME = 1;
@@ -260,5 +260,29 @@ describe('deepEqual', () => {
     expect(deepEqual({ a: 1 }, { a: 1, b: undefined })).toBe(false);
     expect(deepEqual([1], { 0: 1 })).toBe(false);
     expect(deepEqual({ r: { '👍': [1] } }, { r: { '👍': [2] } })).toBe(false);
+  });
+});
+
+describe('the window of loaded messages', () => {
+  const many = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => msg(10, from + i));
+
+  it('trim keeps the newest WINDOW messages; older pages bring the others back', () => {
+    const loaded = run(opened(), { type: 'older', conversationId: 10, messages: many(-WINDOW - 99, 0) });
+    expect(loaded.open!.messages.length).toBe(WINDOW + 103);
+    const trimmed = reduce(loaded, { type: 'trim', conversationId: 10 });
+    expect(seqs(trimmed)).toEqual(seqs(loaded).slice(-WINDOW));
+    expect(trimmed.open!.messages.at(-1)).toBe(loaded.open!.messages.at(-1));
+    expect(trimmed.conversations).toBe(loaded.conversations);
+    // Scrolling up again: the page before the oldest kept comes back in front.
+    const oldest = trimmed.open!.messages[0].seq;
+    const again = reduce(trimmed, { type: 'older', conversationId: 10, messages: many(oldest - 50, oldest - 1) });
+    expect(seqs(again)).toEqual(seqs(loaded).slice(-WINDOW - 50));
+  });
+
+  it('trim with no more than WINDOW loaded, or for another conversation, changes nothing', () => {
+    const state = opened();
+    expect(reduce(state, { type: 'trim', conversationId: 10 })).toBe(state);
+    const loaded = run(state, { type: 'older', conversationId: 10, messages: many(-WINDOW, 0) });
+    expect(reduce(loaded, { type: 'trim', conversationId: 20 })).toBe(loaded);
   });
 });

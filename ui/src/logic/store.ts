@@ -33,6 +33,9 @@ export interface StoreState {
   open: OpenConversation | null;
 }
 
+/** How many of the open conversation's messages `trim` keeps. */
+export const WINDOW = 500;
+
 export const initialStore: StoreState = { conversations: [], presence: {}, open: null };
 
 /** What the UI itself tells the store, besides the core's events. */
@@ -48,6 +51,9 @@ export type StoreAction =
   | { type: 'reread'; conversations: Conversation[] }
   /** An older page of the open conversation. */
   | { type: 'older'; conversationId: Id; messages: Message[] }
+  /** The open conversation is shown at its newest: only its newest `WINDOW` messages are kept (older
+   * pages bring the others back from the cache). */
+  | { type: 'trim'; conversationId: Id }
   /** A conversation this device just created (its list event may follow). */
   | { type: 'created'; conversation: Conversation }
   /** Signed out: nothing is kept. */
@@ -110,6 +116,11 @@ export function reduce(state: StoreState, action: StoreAction): StoreState {
       const open = state.open;
       if (!open || open.id !== action.conversationId) return state;
       return withOpen(state, addMessages(open, action.messages, true));
+    }
+    case 'trim': {
+      const open = state.open;
+      if (!open || open.id !== action.conversationId || open.messages.length <= WINDOW) return state;
+      return withOpen(state, { ...open, messages: open.messages.slice(-WINDOW) });
     }
     case 'reset':
       return initialStore;
