@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use confab_call::CallStats;
-use confab_client::{ConnectionState, Pending};
+use confab_client::{CallSnapshot, ConnectionState, Pending};
 use confab_protocol::{
     CallType, Conversation, ConversationId, Friend, FriendRequests, Message, MessageId, Seq, User, UserId,
 };
@@ -101,6 +101,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             set_call_camera,
             switch_call_device,
             call_stats,
+            calls_now,
             list_devices,
             get_settings,
             set_settings,
@@ -395,6 +396,13 @@ async fn switch_call_device(
         CallDevice::Camera => settings.camera = name,
     }
     app.devices.settings.set(settings).map_err(UiError::local)
+}
+
+/// The calls of this device as they are now (after lost events, or when the page loads).
+#[tauri::command]
+#[specta::specta]
+fn calls_now(app: State<'_, Desktop>) -> Answer<Vec<CallSnapshot>> {
+    Ok(app.client.calls_now())
 }
 
 #[tauri::command]

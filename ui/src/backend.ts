@@ -110,6 +110,8 @@ export const backend = {
   /** Changes a running call's microphone, speaker or camera (`null`: the default) and keeps the choice for the next calls. */
   switchCallDevice: (callId: string, device: DeviceKind, name: string | null) => call('switchCallDevice', callId, device, name),
   callStats: (callId: string) => call('callStats', callId),
+  /** The calls of this device as the core holds them now. */
+  callsNow: () => call('callsNow'),
   listDevices: () => call('listDevices'),
   getSettings: () => call('getSettings'),
   setSettings: (settings: Settings) => call('setSettings', settings),

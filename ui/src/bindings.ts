@@ -50,6 +50,8 @@ export const commands = {
 	 */
 	switchCallDevice: (callId: string, device: CallDevice, name: string | null) => typedError<null, UiError>(__TAURI_INVOKE("switch_call_device", { callId, device, name })),
 	callStats: (callId: string) => typedError<CallStats | null, UiError>(__TAURI_INVOKE("call_stats", { callId })),
+	/**  The calls of this device as they are now (after lost events, or when the page loads). */
+	callsNow: () => typedError<CallSnapshot_Serialize[], UiError>(__TAURI_INVOKE("calls_now")),
 	/**  Enumerating devices may block on the sound server: off the async runtime's threads. */
 	listDevices: () => typedError<DeviceList, UiError>(__TAURI_INVOKE("list_devices")),
 	getSettings: () => typedError<Settings_Serialize, UiError>(__TAURI_INVOKE("get_settings")),

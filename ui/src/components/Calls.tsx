@@ -28,12 +28,19 @@ export interface CallControls {
 export function useCalls(): CallControls {
   const [state, dispatch] = useReducer(callsReducer, initialCalls);
 
+  // What the core holds (a call may ring already when the page loads), and again after lost events.
+  const resync = useCallback(() => {
+    backend.callsNow().then((calls) => dispatch({ type: 'resync', calls }), () => {});
+  }, []);
+  useEffect(resync, [resync]);
+
   useBackendEvents(
     useCallback((event: ClientEvent) => {
+      if (event.type === 'lagged') return resync();
       if (event.type !== 'call') return;
       const { type: _type, ...call } = event;
       dispatch({ type: 'snapshot', call });
-    }, []),
+    }, [resync]),
   );
 
   // Ended calls close after a moment.

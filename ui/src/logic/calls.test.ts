@@ -73,6 +73,17 @@ describe('callsReducer', () => {
     expect(shownCall(s)).toMatchObject({ callId: OUTGOING, phase: 'calling', peerName: 'carol' });
   });
 
+  it('after lost events, takes the core\'s calls as they are and keeps the ended ones on screen', () => {
+    const gone = snap({ callId: 'c1', phase: 'active', answeredAt: 1_000 }); // ended while events were lost
+    const justEnded = ended(incoming({ callId: 'c3' }), 'missed');
+    const stillRinging = incoming({ callId: 'c2' });
+    let s = run(gone, justEnded);
+    s = callsReducer(s, { type: 'resync', calls: [stillRinging] });
+    expect(Object.keys(s.calls).sort()).toEqual(['c2', 'c3']);
+    expect(s.calls.c2).toBe(stillRinging);
+    expect(busy(s)).toBe(true);
+  });
+
   it('keeps two calls apart by callId', () => {
     const s = run(incoming(), incoming({ callId: 'c3', peerName: 'carol' }), ended(incoming({ callId: 'c3', peerName: 'carol' }), 'missed'));
     expect(s.calls.c2.phase).toBe('ringing');

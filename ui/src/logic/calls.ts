@@ -26,7 +26,9 @@ export type CallAction =
   /** The core published a call's state. */
   | { type: 'snapshot'; call: CallView }
   /** An ended call has been shown long enough. */
-  | { type: 'dismiss'; callId: string };
+  | { type: 'dismiss'; callId: string }
+  /** The core's calls as they are now (after lost events): they replace every call not ended. */
+  | { type: 'resync'; calls: CallView[] };
 
 export const initialCalls: CallsState = { calls: {} };
 
@@ -37,6 +39,12 @@ export function callsReducer(state: CallsState, action: CallAction): CallsState 
       const calls = { ...state.calls };
       if (call.replaces !== null && call.replaces !== call.callId) delete calls[call.replaces];
       calls[call.callId] = call;
+      return { calls };
+    }
+    case 'resync': {
+      // Ended calls stay until dismissed; the rest is what the core holds.
+      const calls = Object.fromEntries(Object.entries(state.calls).filter(([, c]) => c.phase === 'ended'));
+      for (const call of action.calls) calls[call.callId] = call;
       return { calls };
     }
     case 'dismiss': {
