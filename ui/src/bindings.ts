@@ -225,10 +225,18 @@ export type CallStats = {
 
 export type CallType = "audio" | "video";
 
-/**  Everything the UI needs to react to. Serialized as `{type, ...}` for the webview. */
+/**
+ *  Everything the UI needs to react to. Serialized as `{type, ...}` for the webview. Large payloads
+ *  are boxed: every event takes a slot of the broadcast buffer (4,096 of them) at the size of the
+ *  largest variant.
+ */
 export type ClientEvent = ClientEvent_Serialize | ClientEvent_Deserialize;
 
-/**  Everything the UI needs to react to. Serialized as `{type, ...}` for the webview. */
+/**
+ *  Everything the UI needs to react to. Serialized as `{type, ...}` for the webview. Large payloads
+ *  are boxed: every event takes a slot of the broadcast buffer (4,096 of them) at the size of the
+ *  largest variant.
+ */
 export type ClientEvent_Deserialize = {
 	type: "connection",
 } & ConnectionState_Deserialize | 
@@ -269,7 +277,11 @@ export type ClientEvent_Deserialize = {
 /**  The other side's new offer or answer (an ICE restart) was applied. */
 ({ type: "callRenegotiated"; callId: string }) & { conversation?: never; conversationId?: never; conversations?: never; event?: never; isNew?: never; lastSeen?: never; message?: never; messages?: never; online?: never; pending?: never; userId?: never };
 
-/**  Everything the UI needs to react to. Serialized as `{type, ...}` for the webview. */
+/**
+ *  Everything the UI needs to react to. Serialized as `{type, ...}` for the webview. Large payloads
+ *  are boxed: every event takes a slot of the broadcast buffer (4,096 of them) at the size of the
+ *  largest variant.
+ */
 export type ClientEvent_Serialize = {
 	type: "connection",
 } & ConnectionState_Serialize | 

@@ -304,7 +304,7 @@ impl Client {
             (entry.view != before).then(|| entry.view.clone())
         };
         if let Some(snapshot) = snapshot {
-            self.emit(ClientEvent::Call(snapshot));
+            self.emit(ClientEvent::Call(Box::new(snapshot)));
         }
         true
     }
@@ -314,7 +314,7 @@ impl Client {
         let entry = self.calls().entries().remove(call_id);
         let Some(mut entry) = entry else { return };
         entry.view.end(reason, server_duration_ms);
-        self.emit(ClientEvent::Call(entry.view));
+        self.emit(ClientEvent::Call(Box::new(entry.view)));
         if let Some(peer) = entry.peer
             && let Err(e) = peer.close().await
         {
@@ -377,7 +377,7 @@ impl Client {
             }
             entries.insert(OUTGOING_CALL_ID.to_owned(), Entry::new(view.clone(), true, None));
         }
-        self.emit(ClientEvent::Call(view));
+        self.emit(ClientEvent::Call(Box::new(view)));
         match self.place_call(conversation_id, call_type).await {
             Ok(call_id) => Ok(call_id),
             Err(e) => {
@@ -429,7 +429,7 @@ impl Client {
             entries.insert(call_id.clone(), entry);
             (snapshot, cancelled)
         };
-        self.emit(ClientEvent::Call(snapshot));
+        self.emit(ClientEvent::Call(Box::new(snapshot)));
         self.pump(call_id.clone(), events);
         if cancelled {
             let _ = self.end_call(&call_id).await;
@@ -667,7 +667,7 @@ impl Client {
             CallDirection::Incoming,
         );
         self.calls().entries().insert(call.call_id.clone(), Entry::new(view.clone(), false, Some(call.sdp.clone())));
-        self.emit(ClientEvent::Call(view));
+        self.emit(ClientEvent::Call(Box::new(view)));
     }
 
     /// The callee answered: apply the answer (an unusable one ends the call).

@@ -364,7 +364,7 @@ impl Client {
             Err(e) => Err(e),
         };
         if let Some(conversation) = cache.conversation(conversation_id, me.id).await? {
-            self.emit(ClientEvent::ConversationChanged { conversation });
+            self.emit(ClientEvent::ConversationChanged { conversation: Box::new(conversation) });
         }
         result
     }

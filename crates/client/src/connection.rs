@@ -42,9 +42,9 @@ impl Client {
 
     /// Sends a request without waiting for its ack (typing, ICE candidates); dropped when offline.
     pub(crate) fn send_and_forget<R: Request>(&self, request: &R) {
-        let sent = serde_json::to_value(request).map_err(Error::from).and_then(|payload| {
-            Ok(self.connection()?.emit(R::EVENT, &payload).map_err(|e| Error::Offline(e.to_string()))?)
-        });
+        let sent = serde_json::to_value(request)
+            .map_err(Error::from)
+            .and_then(|payload| self.connection()?.emit(R::EVENT, &payload).map_err(|e| Error::Offline(e.to_string())));
         if let Err(e) = sent {
             tracing::debug!(event = R::EVENT, error = %e, "not sent");
         }

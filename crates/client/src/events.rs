@@ -31,7 +31,9 @@ pub enum ConnectionState {
     },
 }
 
-/// Everything the UI needs to react to. Serialized as `{type, ...}` for the webview.
+/// Everything the UI needs to react to. Serialized as `{type, ...}` for the webview. Large payloads
+/// are boxed: every event takes a slot of the broadcast buffer (4,096 of them) at the size of the
+/// largest variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -41,9 +43,9 @@ pub enum ClientEvent {
     /// messages never seen before; `conversation` is its conversation's summary after the change.
     #[serde(rename_all = "camelCase")]
     Message {
-        message: Message,
+        message: Box<Message>,
         is_new: bool,
-        conversation: Conversation,
+        conversation: Box<Conversation>,
     },
     /// The outbox of a conversation changed (queued, sent, failed, discarded): its new contents.
     #[serde(rename_all = "camelCase")]
@@ -66,7 +68,7 @@ pub enum ClientEvent {
     /// One conversation's summary changed without a message (read cursors).
     #[serde(rename_all = "camelCase")]
     ConversationChanged {
-        conversation: Conversation,
+        conversation: Box<Conversation>,
     },
     /// Catch-up after (re)connecting finished.
     Synced,
@@ -86,7 +88,7 @@ pub enum ClientEvent {
         event: String,
     },
     /// A call of this device changed: its whole state, to render as it is (see [`crate::calls`]).
-    Call(CallSnapshot),
+    Call(Box<CallSnapshot>),
     /// An ICE candidate the other side sent (tests check where media may flow).
     IceCandidate(IceCandidateRelayed),
     /// The other side's new offer or answer (an ICE restart) was applied.
@@ -94,4 +96,14 @@ pub enum ClientEvent {
     CallRenegotiated {
         call_id: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every event takes a broadcast slot this big, 4,096 slots per client.
+    #[test]
+    fn events_stay_small() {
+        let size = std::mem::size_of::<super::ClientEvent>();
+        assert!(size <= 64, "ClientEvent is {size} bytes: box the large variant");
+    }
 }

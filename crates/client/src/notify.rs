@@ -119,9 +119,9 @@ mod tests {
 
     fn message(sender: UserId, conversation_id: ConversationId, text: &str) -> ClientEvent {
         ClientEvent::Message {
-            message: text_message(sender, conversation_id, text),
+            message: Box::new(text_message(sender, conversation_id, text)),
             is_new: true,
-            conversation: conversation(conversation_id),
+            conversation: Box::new(conversation(conversation_id)),
         }
     }
 
@@ -185,11 +185,14 @@ mod tests {
         );
         let mut answered = ringing.clone();
         answered.phase = CallPhase::Active;
-        let call = ClientEvent::Call(ringing);
+        let call = ClientEvent::Call(Box::new(ringing));
         let away = Attention { focused: false, open_conversation: Some(7) };
         let notice = notice_for(&call, 1, away, NOT_MUTED).unwrap();
         assert_eq!(notice, Notice { title: "alice is calling".into(), body: "Incoming video call".into() });
         assert!(notice_for(&call, 1, Attention { focused: true, open_conversation: None }, NOT_MUTED).is_none());
-        assert!(notice_for(&ClientEvent::Call(answered), 1, away, NOT_MUTED).is_none(), "only while it rings");
+        assert!(
+            notice_for(&ClientEvent::Call(Box::new(answered)), 1, away, NOT_MUTED).is_none(),
+            "only while it rings"
+        );
     }
 }

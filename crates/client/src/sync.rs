@@ -27,7 +27,11 @@ impl Client {
         cache.put_message(&message).await?;
         self.advance(message.conversation_id, seq).await?;
         if let Some(conversation) = cache.conversation(message.conversation_id, self.me()?.id).await? {
-            self.emit(ClientEvent::Message { message, is_new, conversation });
+            self.emit(ClientEvent::Message {
+                message: Box::new(message),
+                is_new,
+                conversation: Box::new(conversation),
+            });
         }
         Ok(())
     }
@@ -60,7 +64,7 @@ impl Client {
     /// Publishes one conversation's summary (after a change that carries no message).
     async fn publish_conversation(&self, conversation_id: ConversationId) -> Result<()> {
         if let Some(conversation) = self.cache()?.conversation(conversation_id, self.me()?.id).await? {
-            self.emit(ClientEvent::ConversationChanged { conversation });
+            self.emit(ClientEvent::ConversationChanged { conversation: Box::new(conversation) });
         }
         Ok(())
     }

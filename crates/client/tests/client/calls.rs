@@ -67,7 +67,7 @@ fn equip(client: &TestClient, devices: &TestDevices) {
 /// The snapshot of a call, by id, matching `pred`.
 async fn call_where(client: &mut TestClient, what: &str, pred: impl Fn(&CallSnapshot) -> bool) -> CallSnapshot {
     match client.wait_for(what, |e| matches!(e, ClientEvent::Call(call) if pred(call))).await {
-        ClientEvent::Call(call) => call,
+        ClientEvent::Call(call) => *call,
         _ => unreachable!(),
     }
 }

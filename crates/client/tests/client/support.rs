@@ -182,7 +182,7 @@ pub async fn received(client: &mut TestClient, content: &str) -> confab_protocol
         })
         .await;
     match event {
-        ClientEvent::Message { message, .. } => message,
+        ClientEvent::Message { message, .. } => *message,
         ClientEvent::SyncPage { messages, .. } => messages.into_iter().find(|m| is_it(m)).unwrap(),
         _ => unreachable!(),
     }
