@@ -4,7 +4,7 @@ import { type Dispatch, type KeyboardEvent, type ReactNode, memo, useCallback, u
 import { backend } from '../backend';
 import { useBackendEvents } from '../hooks';
 import { callRecordIcon, callRecordText } from '../logic/calls';
-import { humanError } from '../logic/errors';
+import { errorText, humanError } from '../logic/errors';
 import { groupTimeline } from '../logic/grouping';
 import { fitInside, intersect } from '../logic/menu';
 import { STALE_TITLE, presenceStale, presenceText } from '../logic/presence';
@@ -354,7 +354,7 @@ function PendingView({ pending }: { pending: Pending }) {
       <span className="content">{pending.content}</span>
       {failed ? (
         <span className="meta error">
-          Not sent{pending.error ? `: ${pending.error.message}` : ''}{' '}
+          Not sent{pending.error ? `: ${errorText(pending.error, { action: 'chat' })}` : ''}{' '}
           <button className="link" onClick={() => backend.retryMessage(pending.clientMsgId)} data-testid="retry">Retry</button>
           <button className="link" onClick={() => backend.discardMessage(pending.clientMsgId)}>Discard</button>
         </span>

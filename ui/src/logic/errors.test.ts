@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { humanError, serverHost } from './errors';
+import { errorText, humanError, serverHost } from './errors';
 
 const err = (code: string, message = 'technical detail') => ({ code, message });
 
@@ -38,6 +38,14 @@ describe('humanError', () => {
   it("passes the server's own words for invalid_payload", () => {
     expect(humanError(err('invalid_payload', 'Username must be 3 to 32 letters, digits or _.'), { action: 'register' }))
       .toBe('Username must be 3 to 32 letters, digits or _.');
+  });
+
+  it('says in a chat what a refusal means, without logging when only shown', () => {
+    expect(errorText(err('not_found', 'conversation not found'), { action: 'chat' }))
+      .toBe('This conversation or message is gone, or you are no longer in it.');
+    expect(errorText(err('forbidden', 'only the sender can edit a message'), { action: 'chat' }))
+      .toBe('Only the sender can edit a message.');
+    expect(errorText(err('rate_limited', 'slow down'), { action: 'chat' })).toBe('Too many tries. Wait a moment and try again.');
   });
 
   it('names the code of anything else, also for errors that are not the backend\'s', () => {

@@ -21,12 +21,24 @@ export function serverHost(serverUrl: string): string {
   return typed.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/[/?#].*$/, '');
 }
 
-/** One sentence for people about a failed action. Logs the technical message with console.warn. */
-export function humanError(error: unknown, context: ErrorContext = {}): string {
+function parts(error: unknown): { code: string; message: string } {
   const body = (error ?? {}) as { code?: unknown; message?: unknown };
   const code = typeof body.code === 'string' ? body.code : 'local';
   const message = typeof body.message === 'string' ? body.message : String(error);
+  return { code, message };
+}
+
+/** One sentence for people about a failed action. Logs the technical message with console.warn. */
+export function humanError(error: unknown, context: ErrorContext = {}): string {
+  const { code, message } = parts(error);
   console.warn(`${context.action ?? 'action'} failed: ${code}: ${message}`);
+  return errorText(error, context);
+}
+
+/** The sentence of `humanError`, without logging (for what is shown on every render, like a message
+ * the server refused). */
+export function errorText(error: unknown, context: ErrorContext = {}): string {
+  const { code, message } = parts(error);
   switch (code) {
     case 'offline': {
       const host = context.serverUrl ? serverHost(context.serverUrl) : '';
@@ -44,6 +56,13 @@ export function humanError(error: unknown, context: ErrorContext = {}): string {
       return 'Too many tries. Wait a moment and try again.';
     case 'invalid_payload':
       if (message) return message;
+      break;
+    case 'not_found':
+      if (context.action === 'chat') return 'This conversation or message is gone, or you are no longer in it.';
+      break;
+    case 'forbidden':
+      // The server says who may do what in words ("only the sender can edit a message").
+      if (context.action === 'chat' && message) return `${message[0].toUpperCase()}${message.slice(1)}.`;
       break;
   }
   return `Something went wrong (${code}). Try again.`;
