@@ -61,6 +61,9 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
         .error_handling(tauri_specta::ErrorHandlingMode::Result)
         .dangerously_cast_bigints_to_number()
         .typ::<confab_client::ClientEvent>()
+        // Values the UI needs as the core has them.
+        .constant("OUTGOING_CALL_ID", confab_client::OUTGOING_CALL_ID)
+        .constant("MAX_UNREAD_COUNTED", confab_client::cache::MAX_UNREAD_COUNTED)
         .commands(tauri_specta::collect_commands![
             default_server_url,
             session,

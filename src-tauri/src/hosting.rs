@@ -16,8 +16,7 @@
 //! the app takes over a server kept hosting in the background ([`adopt`]) and can stop it.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -332,62 +331,12 @@ fn listening_address(log: &str) -> Option<SocketAddr> {
     log.lines().find_map(|line| line.split("listening on http://").nth(1)?.trim().parse().ok())
 }
 
-/// Whether a Confab server answers `GET <url>/healthz` with 200 within `timeout`. Plain `http://`
-/// is asked for real; for `https://` (a server behind a TLS proxy: this module speaks no TLS) an
-/// accepted connection counts as an answer, and signing in reports what else may be wrong.
-/// Blocking.
+/// Whether a Confab server answers `GET <url>/healthz` with 200 within `timeout`, asked through the
+/// client core's REST API (so `https://` addresses are checked too). Blocking: call it off the async
+/// runtime's threads.
 pub fn healthy(url: &str, timeout: Duration) -> bool {
-    let url = url.trim().trim_end_matches('/');
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
-        (false, rest)
-    } else if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
-    } else {
-        (false, url)
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    if authority.is_empty() {
-        return false;
-    }
-    let default_port = if tls { 443 } else { 80 };
-    let has_port = if authority.starts_with('[') { authority.contains("]:") } else { authority.contains(':') };
-    let target = if has_port { authority.to_string() } else { format!("{authority}:{default_port}") };
-    let deadline = Instant::now() + timeout;
-    let Ok(addrs) = target.to_socket_addrs() else { return false };
-    for addr in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        let Ok(mut stream) = TcpStream::connect_timeout(&addr, left) else { continue };
-        if tls {
-            return true;
-        }
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-        let _ = stream.set_read_timeout(Some(left));
-        let _ = stream.set_write_timeout(Some(left));
-        let request = format!("GET {path}/healthz HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-        if stream.write_all(request.as_bytes()).is_err() {
-            continue;
-        }
-        let mut head = [0u8; 64];
-        let mut read = 0;
-        while read < head.len() {
-            match stream.read(&mut head[read..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => read += n,
-            }
-            if head[..read].contains(&b'\n') {
-                break;
-            }
-        }
-        let status = String::from_utf8_lossy(&head[..read]);
-        return status.starts_with("HTTP/1.") && status.split(' ').nth(1) == Some("200");
-    }
-    false
+    let api = confab_client::api::Api::new(url.trim(), None);
+    tauri::async_runtime::block_on(async { matches!(tokio::time::timeout(timeout, api.health()).await, Ok(Ok(_))) })
 }
 
 /// This computer's IPv4 addresses that others on the network can reach: every up interface's,
@@ -508,6 +457,8 @@ impl Hosting {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+
     use super::*;
 
     /// The server built by cargo: `$CONFAB_SERVER_BIN`, else `target/debug/confab-server` (this

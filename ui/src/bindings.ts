@@ -76,6 +76,11 @@ export const commands = {
 	stopHosting: () => typedError<null, UiError>(__TAURI_INVOKE("stop_hosting")),
 };
 
+/* Constants */
+export const MAX_UNREAD_COUNTED = 1000 as const;
+
+export const OUTGOING_CALL_ID = "outgoing" as const;
+
 /* Types */
 /**  A device the user can change while a call runs. */
 export type CallDevice = "microphone" | "speaker" | "camera";

@@ -6,6 +6,9 @@
 
 import type * as Rust from './bindings';
 
+/** Constants of the client core (`OUTGOING_CALL_ID`, unread counts stop at `MAX_UNREAD_COUNTED`). */
+export { MAX_UNREAD_COUNTED, OUTGOING_CALL_ID } from './bindings';
+
 /** Ids of users, conversations and messages (`i64` in Rust, far below 2^53). */
 export type Id = number;
 

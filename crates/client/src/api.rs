@@ -63,6 +63,11 @@ impl Api {
         }
     }
 
+    /// `GET /healthz`: the server and its database answer (a 503 is an error).
+    pub async fn health(&self) -> Result<rest::Health> {
+        self.request(Method::GET, "/healthz", NO_BODY).await
+    }
+
     pub async fn register(&self, username: &str, password: &str, display_name: Option<&str>) -> Result<Session> {
         let body = Register {
             username: username.into(),

@@ -410,24 +410,25 @@ impl Client {
         if let Some(devices) = self.calls().devices.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             devices.outgoing_named(&call_id);
         }
-        let (snapshot, cancelled) = {
+        let mut unnamed = Some(peer);
+        let named = {
             let mut entries = self.calls().entries();
-            let mut entry = entries.remove(OUTGOING_CALL_ID).unwrap_or_else(|| {
-                // Ended meanwhile (the connection dropped): keep the peer only to close it below.
-                let mut view =
-                    CallSnapshot::new(&call_id, conversation_id, String::new(), call_type, CallDirection::Outgoing);
-                view.end(CallEnd::Disconnected, None);
-                let mut entry = Entry::new(view, true, None);
-                entry.cancel_when_named = true;
-                entry
-            });
-            entry.view.call_id = call_id.clone();
-            entry.view.replaces = Some(OUTGOING_CALL_ID.to_owned());
-            entry.peer = Some(peer);
-            let snapshot = entry.view.clone();
-            let cancelled = entry.cancel_when_named;
-            entries.insert(call_id.clone(), entry);
-            (snapshot, cancelled)
+            entries.remove(OUTGOING_CALL_ID).map(|mut entry| {
+                entry.view.call_id = call_id.clone();
+                entry.view.replaces = Some(OUTGOING_CALL_ID.to_owned());
+                entry.peer = unnamed.take();
+                let named = (entry.view.clone(), entry.cancel_when_named);
+                entries.insert(call_id.clone(), entry);
+                named
+            })
+        };
+        // Only `start_call` forgets the outgoing entry, after this returns; hang up if it ever did.
+        let Some((snapshot, cancelled)) = named else {
+            if let Some(peer) = unnamed {
+                let _ = peer.close().await;
+            }
+            let _ = self.request(&EndCall { call_id: call_id.clone() }).await;
+            return Err(Error::NoSuchCall(call_id));
         };
         self.emit(ClientEvent::Call(Box::new(snapshot)));
         self.pump(call_id.clone(), events);

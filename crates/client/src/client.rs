@@ -363,9 +363,7 @@ impl Client {
             Err(Error::Offline(_)) => Ok(()),
             Err(e) => Err(e),
         };
-        if let Some(conversation) = cache.conversation(conversation_id, me.id).await? {
-            self.emit(ClientEvent::ConversationChanged { conversation: Box::new(conversation) });
-        }
+        self.publish_conversation(conversation_id).await?;
         result
     }
 

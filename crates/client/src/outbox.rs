@@ -77,12 +77,10 @@ impl Client {
 
     /// Sends a failed message again.
     pub async fn retry_message(&self, client_msg_id: &str) -> Result<()> {
-        let cache = self.cache()?;
-        let entry = cache.outbox(None).await?.into_iter().find(|p| p.client_msg_id == client_msg_id);
-        let Some(entry) = entry else {
+        let Some(entry) = self.pending(client_msg_id).await? else {
             return Err(Error::Server(ErrorBody::new(ErrorCode::NotFound, "no such pending message")));
         };
-        cache.set_pending_error(client_msg_id, None).await?;
+        self.cache()?.set_pending_error(client_msg_id, None).await?;
         self.publish_outbox(entry.conversation_id).await;
         self.inner().wake_outbox.notify_one();
         Ok(())
@@ -90,9 +88,8 @@ impl Client {
 
     /// Drops a failed or pending message.
     pub async fn discard_message(&self, client_msg_id: &str) -> Result<()> {
-        let cache = self.cache()?;
-        let entry = cache.outbox(None).await?.into_iter().find(|p| p.client_msg_id == client_msg_id);
-        cache.remove_pending(client_msg_id).await?;
+        let entry = self.pending(client_msg_id).await?;
+        self.cache()?.remove_pending(client_msg_id).await?;
         if let Some(p) = entry {
             self.publish_outbox(p.conversation_id).await;
         }
@@ -109,6 +106,11 @@ impl Client {
             }
         }
         Ok(entries)
+    }
+
+    /// One outbox entry, by its `clientMsgId`.
+    async fn pending(&self, client_msg_id: &str) -> Result<Option<Pending>> {
+        Ok(self.cache()?.outbox(None).await?.into_iter().find(|p| p.client_msg_id == client_msg_id))
     }
 
     /// Tells the UI the conversation's outbox as it now is.

@@ -62,7 +62,7 @@ impl Client {
     }
 
     /// Publishes one conversation's summary (after a change that carries no message).
-    async fn publish_conversation(&self, conversation_id: ConversationId) -> Result<()> {
+    pub(crate) async fn publish_conversation(&self, conversation_id: ConversationId) -> Result<()> {
         if let Some(conversation) = self.cache()?.conversation(conversation_id, self.me()?.id).await? {
             self.emit(ClientEvent::ConversationChanged { conversation: Box::new(conversation) });
         }

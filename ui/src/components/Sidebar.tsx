@@ -2,10 +2,7 @@ import { memo } from 'react';
 
 import { STALE_TITLE } from '../logic/presence';
 import type { SidebarRow } from '../logic/sidebar';
-import type { Id } from '../types';
-
-/** The client core counts unread messages up to this many (confab_client::cache::MAX_UNREAD_COUNTED). */
-const MAX_UNREAD_COUNTED = 1000;
+import { type Id, MAX_UNREAD_COUNTED } from '../types';
 
 /** The conversation list: name, presence (marked stale while the connection is down), last message,
  * unread badge; most recent first. Memoized and given only what it shows (its rows, kept as the

@@ -3,7 +3,7 @@
 // calls.rs); the UI keeps the latest snapshot of each call and only decides when an ended one
 // leaves the screen. Pure, so it is tested without a backend.
 
-import type { CallRecord, CallSnapshot, Id } from '../types';
+import { type CallRecord, type CallSnapshot, type Id, OUTGOING_CALL_ID } from '../types';
 
 /** A call as shown: the core's snapshot, as it came. */
 export type CallView = CallSnapshot;
@@ -16,7 +16,7 @@ export type EndReason = NonNullable<CallView['endReason']>;
 
 /** The callId of an outgoing call until the server names it (the core's `OUTGOING_CALL_ID`): its
  * early problems and preview frames go by it too. Its first snapshot under the real id `replaces` it. */
-export const OUTGOING = 'outgoing';
+export const OUTGOING = OUTGOING_CALL_ID;
 
 export interface CallsState {
   calls: Record<string, CallView>;
