@@ -238,11 +238,24 @@ impl Client {
     pub async fn conversations(&self) -> Result<Vec<Conversation>> {
         let me = self.me()?;
         let mut conversations = self.cache()?.conversations(me.id).await?;
+        self.mark_presence(&mut conversations);
+        Ok(conversations)
+    }
+
+    /// One conversation's summary as the list shows it (see [`Client::conversations`]).
+    pub(crate) async fn conversation(&self, conversation_id: ConversationId) -> Result<Option<Conversation>> {
+        let me = self.me()?;
+        let mut conversation = self.cache()?.conversation(conversation_id, me.id).await?;
+        self.mark_presence(conversation.as_mut_slice());
+        Ok(conversation)
+    }
+
+    /// Members' `online` as last heard here (the cached list has it as of its fetch).
+    fn mark_presence(&self, conversations: &mut [Conversation]) {
         let state = self.state();
         for member in conversations.iter_mut().flat_map(|c| c.members.iter_mut()) {
             member.online = state.online.contains(&member.user.id);
         }
-        Ok(conversations)
     }
 
     /// Cached messages with `seq < before` (the newest if `None`), oldest first.

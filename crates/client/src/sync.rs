@@ -26,7 +26,7 @@ impl Client {
         let is_new = cache.message(message.id).await?.is_none();
         cache.put_message(&message).await?;
         self.advance(message.conversation_id, seq).await?;
-        if let Some(conversation) = cache.conversation(message.conversation_id, self.me()?.id).await? {
+        if let Some(conversation) = self.conversation(message.conversation_id).await? {
             self.emit(ClientEvent::Message {
                 message: Box::new(message),
                 is_new,
@@ -63,7 +63,7 @@ impl Client {
 
     /// Publishes one conversation's summary (after a change that carries no message).
     pub(crate) async fn publish_conversation(&self, conversation_id: ConversationId) -> Result<()> {
-        if let Some(conversation) = self.cache()?.conversation(conversation_id, self.me()?.id).await? {
+        if let Some(conversation) = self.conversation(conversation_id).await? {
             self.emit(ClientEvent::ConversationChanged { conversation: Box::new(conversation) });
         }
         Ok(())
@@ -227,7 +227,6 @@ impl Client {
     /// point, one [`ClientEvent::SyncPage`] per page; [`ClientEvent::Synced`] at the end.
     pub(crate) async fn catch_up(&self) -> Result<()> {
         self.refresh_conversations().await?;
-        let me = self.me()?.id;
         let cache = self.cache()?;
         loop {
             let since: BTreeMap<ConversationId, Seq> = cache.sync_points().await?.into_iter().collect();
@@ -248,7 +247,7 @@ impl Client {
                     cache.set_read_cursor(cursor.conversation_id, cursor.user_id, cursor.seq).await?;
                 }
                 cache.set_sync_point(changes.conversation_id, changes.next_since).await?;
-                if let Some(conversation) = cache.conversation(changes.conversation_id, me).await? {
+                if let Some(conversation) = self.conversation(changes.conversation_id).await? {
                     conversations.push(conversation);
                 }
             }
