@@ -2,19 +2,7 @@
 
 use std::time::Duration;
 
-/// One STUN or TURN server, as the user configured it (the browser's `RTCIceServer` shape).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-pub struct IceServer {
-    /// `stun:host:port`, `turn:host:port?transport=udp`, … (one server may have several).
-    pub urls: Vec<String>,
-    /// TURN user name; empty for STUN.
-    #[serde(default)]
-    pub username: String,
-    /// TURN password; empty for STUN.
-    #[serde(default)]
-    pub credential: String,
-}
+pub use confab_protocol::IceServer;
 
 /// Configuration of one call's peer connection.
 ///

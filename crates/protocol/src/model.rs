@@ -178,3 +178,18 @@ pub struct Session {
     pub token: String,
     pub user: User,
 }
+
+/// One STUN or TURN server, in the browser's `RTCIceServer` shape: what `GET /api/calls/ice-servers`
+/// hands out and what a user may add in the app's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct IceServer {
+    /// `stun:host:port`, `turn:host:port?transport=udp`, … (one server may have several).
+    pub urls: Vec<String>,
+    /// TURN user name; empty (and left out on the wire) for STUN.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    /// TURN password; empty (and left out on the wire) for STUN.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub credential: String,
+}

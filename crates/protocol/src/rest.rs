@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::notifications::FriendAdded;
-use crate::{Conversation, ErrorBody, Friend, FriendRequest, Message, User};
+use crate::{Conversation, ErrorBody, Friend, FriendRequest, IceServer, Message, User};
 
 /// Every REST error: an HTTP status and `{error:{code,message}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,4 +88,17 @@ pub struct Pins {
 pub struct Health {
     /// `ok`, or what is wrong.
     pub status: String,
+}
+
+/// `GET /api/calls/ice-servers`: the STUN/TURN servers a call should use, fetched before each call.
+/// TURN credentials follow the TURN REST API convention (user name `expiry:userId`, credential the
+/// base64 HMAC-SHA1 of it with the relay's shared secret) and stop working after `ttl_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct IceServers {
+    /// Empty when the server knows no relay: calls then connect on the same network only.
+    pub ice_servers: Vec<IceServer>,
+    /// How long the credentials stay valid, in seconds.
+    pub ttl_seconds: u64,
 }
