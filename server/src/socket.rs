@@ -1,4 +1,5 @@
-//! The Socket.IO namespace `/`: handshake authentication and one dispatcher with a thin arm per event.
+//! The Socket.IO namespace `/`: handshake authentication and one dispatcher, generated from the
+//! protocol's table of requests; each request's [`Handle`] lives beside its domain function.
 //!
 //! Every client → server event is parsed with `TryData`, so a malformed payload is answered with an
 //! `invalid_payload` ack instead of a handler that silently never runs.
@@ -6,11 +7,7 @@
 use std::future::Future;
 use std::time::Instant;
 
-use confab_protocol::notifications::{CallStarted, MessageAck, OnlineUsers, ReadCursor, TypingAck};
-use confab_protocol::requests::{
-    AcceptCall, AddReaction, DeleteMessage, EditMessage, EndCall, IceCandidate, InitiateCall, MarkRead, PinMessage,
-    RejectCall, RemoveReaction, RenegotiateCall, SendMessage, Sync, UserTyping,
-};
+use confab_protocol::notifications::OnlineUsers;
 use confab_protocol::{Ack, Request, UserId, error::Empty};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -24,7 +21,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 use crate::accounts::{self, AuthUser};
 use crate::error::{Error, Result};
 use crate::hub::{token_room, user_room};
-use crate::{AppState, calls, messages, presence};
+use crate::{AppState, calls, presence};
 
 #[derive(Deserialize)]
 struct Handshake {
@@ -124,122 +121,60 @@ fn register_handlers<A: Adapter>(s: &SocketRef<A>, state: &AppState) {
 
 type Payload = Result<serde_json::Value, socketioxide::ParserError>;
 
-/// Runs the handler of `event` and acks its result. Each arm names the request type; its event name,
-/// payload and ack type come from that type's declaration in `confab_protocol::events`.
-async fn dispatch<A: Adapter>(st: &AppState, me: AuthUser, sid: Sid, ack: AckSender<A>, event: &str, data: Payload) {
-    let me = &me;
-    match event {
-        SendMessage::EVENT => {
-            answer(st, ack, data, |req: SendMessage| async move {
-                messages::send(st, me, Some(sid), req).await.map(|(message, _)| MessageAck { message })
-            })
-            .await
-        }
-        UserTyping::EVENT => {
-            answer(st, ack, data, |req: UserTyping| async move {
-                messages::typing(st, me, req).await.map(|delivered| TypingAck { dropped: !delivered })
-            })
-            .await
-        }
-        AddReaction::EVENT => {
-            answer(st, ack, data, |req: AddReaction| async move {
-                messages::react(st, me, Some(sid), req.0, true).await.map(|message| MessageAck { message })
-            })
-            .await
-        }
-        RemoveReaction::EVENT => {
-            answer(st, ack, data, |req: RemoveReaction| async move {
-                messages::react(st, me, Some(sid), req.0, false).await.map(|message| MessageAck { message })
-            })
-            .await
-        }
-        DeleteMessage::EVENT => {
-            answer(st, ack, data, |req: DeleteMessage| async move {
-                messages::delete(st, me, Some(sid), req).await.map(|message| MessageAck { message })
-            })
-            .await
-        }
-        EditMessage::EVENT => {
-            answer(st, ack, data, |req: EditMessage| async move {
-                messages::edit(st, me, Some(sid), req).await.map(|message| MessageAck { message })
-            })
-            .await
-        }
-        PinMessage::EVENT => {
-            answer(st, ack, data, |req: PinMessage| async move {
-                messages::pin(st, me, Some(sid), req).await.map(|message| MessageAck { message })
-            })
-            .await
-        }
-        MarkRead::EVENT => {
-            answer(st, ack, data, |req: MarkRead| async move {
-                messages::mark_read(st, me, Some(sid), req).await.map(|seq| ReadCursor { seq })
-            })
-            .await
-        }
-        Sync::EVENT => answer(st, ack, data, |req: Sync| async move { messages::sync(st, me, req).await }).await,
-        InitiateCall::EVENT => {
-            answer(st, ack, data, |req: InitiateCall| async move {
-                calls::initiate(st, me, sid, req).await.map(|call_id| CallStarted { call_id })
-            })
-            .await
-        }
-        AcceptCall::EVENT => {
-            answer(
-                st,
-                ack,
-                data,
-                |req: AcceptCall| async move { calls::accept(st, me, sid, req).await.map(|()| Empty {}) },
-            )
-            .await
-        }
-        RejectCall::EVENT => {
-            answer(st, ack, data, |req: RejectCall| async move { calls::reject(st, me, req).await.map(|()| Empty {}) })
-                .await
-        }
-        EndCall::EVENT => {
-            answer(st, ack, data, |req: EndCall| async move { calls::end(st, me, req).await.map(|()| Empty {}) }).await
-        }
-        IceCandidate::EVENT => {
-            answer(
-                st,
-                ack,
-                data,
-                |req: IceCandidate| async move { calls::relay_ice(st, me, req).await.map(|()| Empty {}) },
-            )
-            .await
-        }
-        RenegotiateCall::EVENT => {
-            answer(st, ack, data, |req: RenegotiateCall| async move {
-                calls::renegotiate(st, me, sid, req).await.map(|()| Empty {})
-            })
-            .await
-        }
-        unknown => {
-            let reply: Ack<Empty> = Err(Error::invalid(format!("unknown event {unknown:?}")).body()).into();
-            // Fails only if the client asked for no ack or is gone; nothing to do then.
-            ack.send(&reply).ok();
-        }
-    }
+/// Who sent a socket request: what every [`Handle`] implementation runs with.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    pub state: &'a AppState,
+    pub me: &'a AuthUser,
+    /// The sending socket: it gets the ack, not the fan-out (see `messages::Origin`).
+    pub sid: Sid,
 }
 
-/// Parses the payload as `R`, runs `handler` and always acks with `R`'s ack type.
-async fn answer<A, R, F, Fut>(state: &AppState, ack: AckSender<A>, data: Payload, handler: F)
-where
-    A: Adapter,
-    R: Request,
-    F: FnOnce(R) -> Fut,
-    Fut: Future<Output = Result<R::Ack>>,
-{
+/// A client → server request the server answers. Implemented beside the request's domain
+/// function (`messages`, `calls`); the dispatcher below is generated from the protocol's table, so a
+/// request added to `confab_protocol::events` does not compile until it is implemented.
+pub trait Handle: Request {
+    fn handle(self, caller: Caller<'_>) -> impl Future<Output = Result<Self::Ack>> + Send;
+}
+
+/// `dispatch`, with one arm per request of the protocol's table: runs the request's [`Handle`] and
+/// acks its result with the request's ack type.
+macro_rules! dispatcher {
+    ($($request:ty),*) => {
+        async fn dispatch<A: Adapter>(
+            state: &AppState,
+            me: AuthUser,
+            sid: Sid,
+            ack: AckSender<A>,
+            event: &str,
+            data: Payload,
+        ) {
+            let caller = Caller { state, me: &me, sid };
+            match event {
+                $(<$request as Request>::EVENT => answer::<A, $request>(caller, ack, data).await,)*
+                unknown => {
+                    let reply: Ack<Empty> = Err(Error::invalid(format!("unknown event {unknown:?}")).body()).into();
+                    // Fails only if the client asked for no ack or is gone; nothing to do then.
+                    ack.send(&reply).ok();
+                }
+            }
+        }
+    };
+}
+
+confab_protocol::for_each_request!(dispatcher);
+
+/// Parses the payload as `R`, runs its handler and always acks with `R`'s ack type.
+async fn answer<A: Adapter, R: Handle>(caller: Caller<'_>, ack: AckSender<A>, data: Payload) {
     let started = Instant::now();
     let result = match parse::<R>(R::EVENT, data) {
-        Ok(data) => handler(data).await,
+        Ok(request) => request.handle(caller).await,
         Err(e) => Err(e),
     };
     let reply: Ack<R::Ack> = result.map_err(|e| e.body()).into();
     // Fails only if the client asked for no ack or is gone; nothing to do then.
     ack.send(&reply).ok();
-    state.metrics.observe_event(R::EVENT, started.elapsed());
+    caller.state.metrics.observe_event(R::EVENT, started.elapsed());
 }
 
 /// Every payload is one JSON object: serde would otherwise also accept a struct written as an array.

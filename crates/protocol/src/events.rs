@@ -74,13 +74,24 @@ pub const FRIEND_REMOVED: &str = "friendRemoved";
 pub const CONVERSATION_CREATED: &str = "conversationCreated";
 
 macro_rules! requests {
-    ($($event:ident: $request:ty => $ack:ty;)*) => {
+    // `$d` is a literal `$`, so that this macro can define one with its own metavariables.
+    ($d:tt $($event:ident: $request:ident => $ack:ty;)*) => {
         $(impl Request for $request {
             const EVENT: &'static str = $event;
             type Ack = $ack;
         })*
         /// Every client → server event name.
         pub const REQUESTS: &[&str] = &[$($event),*];
+
+        /// Calls the macro `$callback` with every request type, comma-separated (paths into
+        /// `confab_protocol::requests`), so that a server can generate its dispatcher from this
+        /// table: a request added here then does not compile until the server handles it.
+        #[macro_export]
+        macro_rules! for_each_request {
+            ($d callback:ident) => {
+                $d callback! { $($d crate::requests::$request),* }
+            };
+        }
     };
 }
 
@@ -118,7 +129,7 @@ macro_rules! pushes {
     };
 }
 
-requests! {
+requests! { $
     SEND_MESSAGE: SendMessage => MessageAck;
     USER_TYPING: UserTyping => TypingAck;
     ADD_REACTION: AddReaction => MessageAck;

@@ -13,9 +13,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use confab_protocol::error::Empty;
 use confab_protocol::notifications::{
-    CallAccepted, CallEndReason, CallEnded, CallRejected, CallRenegotiated, IceCandidateRelayed, IncomingCall,
-    MessageReceived,
+    CallAccepted, CallEndReason, CallEnded, CallRejected, CallRenegotiated, CallStarted, IceCandidateRelayed,
+    IncomingCall, MessageReceived,
 };
 use confab_protocol::requests::{AcceptCall, EndCall, IceCandidate, InitiateCall, RejectCall, RenegotiateCall};
 use confab_protocol::{CallOutcome, CallRecord, CallType, ConversationKind, ErrorCode, MessageType, limits, validate};
@@ -28,6 +29,7 @@ use crate::accounts::AuthUser;
 use crate::error::{Error, Result};
 use crate::hub::user_room;
 use crate::ratelimit::{Bucket, Key};
+use crate::socket::{Caller, Handle};
 use crate::store::now_ms;
 
 /// Call state, and which of this node's sockets are parties to which calls.
@@ -327,4 +329,42 @@ async fn record(state: &AppState, call_id: &str, call: &Call, outcome: CallOutco
 fn capitalized(s: &str) -> String {
     let mut chars = s.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+// The socket requests: each the domain function above, answered with its ack.
+
+impl Handle for InitiateCall {
+    async fn handle(self, c: Caller<'_>) -> Result<CallStarted> {
+        initiate(c.state, c.me, c.sid, self).await.map(|call_id| CallStarted { call_id })
+    }
+}
+
+impl Handle for AcceptCall {
+    async fn handle(self, c: Caller<'_>) -> Result<Empty> {
+        accept(c.state, c.me, c.sid, self).await.map(|()| Empty {})
+    }
+}
+
+impl Handle for RejectCall {
+    async fn handle(self, c: Caller<'_>) -> Result<Empty> {
+        reject(c.state, c.me, self).await.map(|()| Empty {})
+    }
+}
+
+impl Handle for EndCall {
+    async fn handle(self, c: Caller<'_>) -> Result<Empty> {
+        end(c.state, c.me, self).await.map(|()| Empty {})
+    }
+}
+
+impl Handle for IceCandidate {
+    async fn handle(self, c: Caller<'_>) -> Result<Empty> {
+        relay_ice(c.state, c.me, self).await.map(|()| Empty {})
+    }
+}
+
+impl Handle for RenegotiateCall {
+    async fn handle(self, c: Caller<'_>) -> Result<Empty> {
+        renegotiate(c.state, c.me, c.sid, self).await.map(|()| Empty {})
+    }
 }

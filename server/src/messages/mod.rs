@@ -5,8 +5,8 @@
 pub mod rules;
 
 use confab_protocol::notifications::{
-    ConversationChanges, MessageDeleted, MessageEdited, MessagePinned, MessageReceived, MessagesRead, ReactionAdded,
-    ReactionChanged, ReactionRemoved, SyncPage, Typing,
+    ConversationChanges, MessageAck, MessageDeleted, MessageEdited, MessagePinned, MessageReceived, MessagesRead,
+    ReactionAdded, ReactionChanged, ReactionRemoved, ReadCursor, SyncPage, Typing, TypingAck,
 };
 use confab_protocol::requests::{self, SendMessage};
 use confab_protocol::{ConversationId, Message, MessageType, Seq, limits, validate};
@@ -16,6 +16,7 @@ use crate::AppState;
 use crate::accounts::AuthUser;
 use crate::error::{Error, Result};
 use crate::ratelimit::{Bucket, Key};
+use crate::socket::{Caller, Handle};
 use crate::store::MessageChange;
 use rules::Change;
 
@@ -235,4 +236,60 @@ pub async fn sync(state: &AppState, me: &AuthUser, request: requests::Sync) -> R
     }
     let has_more = conversations.iter().any(|c| c.has_more);
     Ok(SyncPage { conversations, has_more })
+}
+
+// The socket requests: each the domain function above, answered with its ack.
+
+impl Handle for SendMessage {
+    async fn handle(self, c: Caller<'_>) -> Result<MessageAck> {
+        send(c.state, c.me, Some(c.sid), self).await.map(|(message, _)| MessageAck { message })
+    }
+}
+
+impl Handle for requests::UserTyping {
+    async fn handle(self, c: Caller<'_>) -> Result<TypingAck> {
+        typing(c.state, c.me, self).await.map(|delivered| TypingAck { dropped: !delivered })
+    }
+}
+
+impl Handle for requests::AddReaction {
+    async fn handle(self, c: Caller<'_>) -> Result<MessageAck> {
+        react(c.state, c.me, Some(c.sid), self.0, true).await.map(|message| MessageAck { message })
+    }
+}
+
+impl Handle for requests::RemoveReaction {
+    async fn handle(self, c: Caller<'_>) -> Result<MessageAck> {
+        react(c.state, c.me, Some(c.sid), self.0, false).await.map(|message| MessageAck { message })
+    }
+}
+
+impl Handle for requests::DeleteMessage {
+    async fn handle(self, c: Caller<'_>) -> Result<MessageAck> {
+        delete(c.state, c.me, Some(c.sid), self).await.map(|message| MessageAck { message })
+    }
+}
+
+impl Handle for requests::EditMessage {
+    async fn handle(self, c: Caller<'_>) -> Result<MessageAck> {
+        edit(c.state, c.me, Some(c.sid), self).await.map(|message| MessageAck { message })
+    }
+}
+
+impl Handle for requests::PinMessage {
+    async fn handle(self, c: Caller<'_>) -> Result<MessageAck> {
+        pin(c.state, c.me, Some(c.sid), self).await.map(|message| MessageAck { message })
+    }
+}
+
+impl Handle for requests::MarkRead {
+    async fn handle(self, c: Caller<'_>) -> Result<ReadCursor> {
+        mark_read(c.state, c.me, Some(c.sid), self).await.map(|seq| ReadCursor { seq })
+    }
+}
+
+impl Handle for requests::Sync {
+    async fn handle(self, c: Caller<'_>) -> Result<SyncPage> {
+        sync(c.state, c.me, self).await
+    }
 }
