@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use confab_protocol::notifications::{FriendAdded, MessageAck};
 use confab_protocol::requests::{Login, NewConversation, NewFriendRequest, PostMessage, Register, SendMessage};
 use confab_protocol::rest::{
-    Conversations, FriendRequestCreated, FriendRequested, Friends, Health, Me, MessagePage, OneConversation, Pins,
-    Users,
+    Conversations, FriendRequestCreated, FriendRequested, Friends, Health, IceServers, Me, MessagePage,
+    OneConversation, Pins, Users,
 };
 use confab_protocol::{ConversationId, ErrorCode, UserId, limits};
 use serde::Deserialize;
@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/messages/conversations/{id}", get(get_conversation))
         .route("/api/messages/conversations/{id}/messages", get(history).post(post_message))
         .route("/api/messages/conversations/{id}/pins", get(pins))
+        .route("/api/calls/ice-servers", get(ice_servers))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { Error::not_found("endpoint") })
@@ -272,6 +273,11 @@ async fn post_message(
 
 async fn pins(State(state): State<AppState>, me: AuthUser, PathId(id): PathId<ConversationId>) -> Result<Json<Pins>> {
     Ok(Json(Pins { messages: messages::pins(&state, &me, id).await? }))
+}
+
+/// STUN/TURN servers for the next call, with TURN credentials for this user (see `ice`).
+async fn ice_servers(State(state): State<AppState>, me: AuthUser) -> Json<IceServers> {
+    Json(state.ice.for_user(me.user.id, std::time::SystemTime::now()))
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -9,7 +9,9 @@
 //!   [`accounts`] (register, login, tokens), [`friends`], [`conversations`], [`messages`]
 //!   (send, edit, delete, reactions, pins, read cursors, typing, history, sync; who may change a
 //!   message is one pure function, [`messages::rules::decide`]), [`calls`] (signaling and call
-//!   state), [`presence`] (who is online). The rules live here; the store only applies what they
+//!   state), [`presence`] (who is online).
+//! - Calls across networks: [`ice`] (the STUN/TURN servers and time-limited TURN credentials handed
+//!   to clients) and [`relay`] (the bundled TURN/STUN relay, `--turn-listen`). The rules live here; the store only applies what they
 //!   decide, in the same transaction as the reads they decided on.
 //! - [`store`]: every SQL statement, behind [`store::Store`].
 //! - [`hub`]: delivery of events to users' devices through Socket.IO rooms; [`cluster`]: the Redis
@@ -33,10 +35,12 @@ pub mod error;
 pub mod friends;
 pub mod http;
 pub mod hub;
+pub mod ice;
 pub mod messages;
 pub mod metrics;
 pub mod presence;
 pub mod ratelimit;
+pub mod relay;
 pub mod socket;
 pub mod store;
 
@@ -65,6 +69,10 @@ pub struct Shared {
     pub limits: ratelimit::RateLimits,
     pub calls: calls::Calls,
     pub metrics: metrics::Metrics,
+    /// The ICE servers (and TURN credentials) handed to clients.
+    pub ice: ice::IceServerList,
+    /// The bundled TURN relay, when `--turn-listen` is set; stopped by [`serve`].
+    pub relay: Option<relay::Relay>,
 }
 
 impl Deref for AppState {
@@ -102,11 +110,17 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
         .ping_interval(Duration::from_secs(10))
         .ping_timeout(Duration::from_secs(10));
     let metrics = metrics::Metrics::new();
+    let secret = ice::shared_secret(&config)?;
+    let relay = match (&config.turn_listen, &secret) {
+        (Some(_), Some(secret)) => Some(relay::Relay::start(&config, secret).await?),
+        _ => None,
+    };
+    let calls_network = (ice::IceServerList::new(&config, secret, relay.as_ref()), relay);
     match config.redis_url.clone() {
         None => {
             let (layer, io) = builder.build_layer();
             let hub = hub::Hub::new(io.clone(), metrics.events_dropped.clone());
-            let state = new_state(config, store, hub, metrics, None);
+            let state = new_state(config, store, hub, metrics, None, calls_network);
             socket::register(&io, state.clone());
             Ok((detached_from_read_buffers(http::router(state.clone()).layer(layer)), state))
         }
@@ -123,7 +137,7 @@ pub async fn app(config: Config, store: store::Store) -> Result<(axum::Router, A
             // Commands (rate-limit buckets, presence, call state) on a connection of their own, which also reconnects.
             let commands = redis::aio::ConnectionManager::new(client).await.map_err(|e| unusable(&e))?;
             let hub = hub::Hub::new(io.clone(), metrics.events_dropped.clone());
-            let state = new_state(config, store, hub, metrics, Some(commands));
+            let state = new_state(config, store, hub, metrics, Some(commands), calls_network);
             socket::register(&io, state.clone()).await.map_err(|e| unusable(&e))?;
             tracing::info!(prefix = %state.config.redis_prefix, "Socket.IO rooms, rate limits and presence shared through Redis");
             Ok((detached_from_read_buffers(http::router(state.clone()).layer(layer)), state))
@@ -161,6 +175,7 @@ fn new_state(
     hub: hub::Hub,
     metrics: metrics::Metrics,
     redis: Option<redis::aio::ConnectionManager>,
+    (ice, relay): (ice::IceServerList, Option<relay::Relay>),
 ) -> AppState {
     let mut limits = ratelimit::RateLimits::new(&config.rate_limits);
     let mut shared_presence = None;
@@ -183,6 +198,8 @@ fn new_state(
         limits,
         calls: calls::Calls::new(call_table),
         metrics,
+        ice,
+        relay,
     }))
 }
 
@@ -245,6 +262,9 @@ pub async fn serve(
         })
         .await;
     janitor.abort();
+    if let Some(relay) = &state.relay {
+        relay.close().await;
+    }
     // Waits for queries in flight: a write that began before shutdown commits (and is acked).
     state.store.close().await;
     tracing::info!("stopped");

@@ -11,5 +11,6 @@ mod messaging;
 mod multinode;
 mod ops;
 mod presence;
+mod relay;
 mod safety;
 mod support;
