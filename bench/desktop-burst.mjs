@@ -3,7 +3,9 @@
 // Socket.IO, the official socket.io-client) posts BURST messages into a group that A has not
 // opened, as fast as the server takes them (its rate limits are off). Measured:
 //   1. the CPU-seconds of the app's process tree (confab-desktop + WebKit's children, /proc) per
-//      1,000 messages shown in the conversation list, thousand by thousand; the time from the last
+//      1,000 messages, thousand by thousand: between the moments the client core's cache (its SQLite
+//      file, read with sqlite3) held (k-1)·1,000 and k·1,000 of them (also by what the list showed:
+//      the list can show the newest long before the app has worked through the rest); the time from the last
 //      arrival to the app being idle (< IDLE_PERCENT % of one core over 1 s); the lag from a
 //      message's send to it showing as the newest in the list (WebDriver reads the list every
 //      SAMPLE_MS);
@@ -17,7 +19,9 @@
 //
 // Env: CONFAB_DESKTOP_BIN, CONFAB_SERVER_BIN, BURST (default 10000), IN_FLIGHT (sends awaiting their
 // ack, default 32), SAMPLE_MS (200), PAGES (10), COLD_RUNS (5), IDLE_PERCENT (2), MUTE=1 (mute the
-// group first: no system notification per message). Prints one JSON line per measurement and
+// group first: no system notification per message), CHUNK=1000 (instead of one burst: steps of
+// CHUNK messages, each followed by a wait until the app is idle, so that each step's CPU is its own
+// whatever the app defers; no list lag then). Prints one JSON line per measurement and
 // writes desktop-burst.json to SCREENSHOTS_DIR.
 
 import { execFileSync } from 'node:child_process';
@@ -35,6 +39,7 @@ const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 200);
 const PAGES = Number(process.env.PAGES ?? 10);
 const COLD_RUNS = Number(process.env.COLD_RUNS ?? 5);
 const IDLE_PERCENT = Number(process.env.IDLE_PERCENT ?? 2);
+const CHUNK = Number(process.env.CHUNK ?? 0);
 // Per 1,000 messages; a small burst is cut into fifths (still reported per 1,000).
 const BUCKET = N >= 5000 ? 1000 : Math.max(1, Math.floor(N / 5));
 const PASSWORD = 'correct horse';
@@ -148,6 +153,20 @@ function startedAtMs(pid) {
   const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
   const bootMs = Date.now() - uptime * 1000;
   return bootMs + (processes().get(pid).startTicks / TICKS_PER_SECOND) * 1000;
+}
+/** How many messages of `conversationId` the app's client core holds in its cache (sqlite3), or
+ * null when it cannot tell. */
+function storedCount(home, conversationId) {
+  try {
+    const dir = join(home, 'data');
+    const db = readdirSync(dir).find((f) => /^cache-.*\.db$/.test(f));
+    if (!db) return null;
+    const out = execFileSync('sqlite3', ['-readonly', '-cmd', '.timeout 2000', join(dir, db),
+      `select count(*) from messages where conversation_id = ${Number(conversationId)}`], { encoding: 'utf8' });
+    return Number(out.trim());
+  } catch {
+    return null;
+  }
 }
 /**
  * Waits until the tree uses less than IDLE_PERCENT % of one core over a 1 s window; returns the
@@ -339,125 +358,193 @@ try {
   report('pssBeforeBurst', memory(pid));
 
   // ---- 1. the burst ----
-  const socket = await connectSocket(serverUrl, b.token);
-  const sentAt = new Array(N + 1);
-  const ackedAt = new Array(N + 1);
-  let next = 1;
-  let sending = true;
-  const send = async (i) => {
-    sentAt[i] = Date.now();
-    const ack = await socket.timeout(60_000).emitWithAck('sendMessage', { conversationId: group.id, content: `burst ${i}`, clientMsgId: `burst-${suffix}-${i}` });
-    if (!ack?.success) throw new Error(`message ${i} refused: ${JSON.stringify(ack)}`);
-    ackedAt[i] = Date.now();
-  };
-  const worker = async () => {
-    while (next < N) await send(next++);
-  };
-  const serverCpuBefore = cpuOf(server.pid);
-  const cpuStart = cpu(pid);
-  const burstStarted = Date.now();
-  results.load.burstStart = loadavg();
-  // All but the last in parallel, then the last alone: it is the newest.
-  const sender = Promise.all(Array.from({ length: IN_FLIGHT }, worker)).then(() => send(N)).finally(() => {
-    sending = false;
-  });
-  sender.catch(() => {});
-
-  const samples = [];
-  let lastShownChange = null;
-  let shown = 0;
-  while (true) {
-    const t0 = Date.now();
-    const state = await listState(app);
-    const t = Date.now();
-    const c = cpu(pid);
-    const sample = { t, readMs: t - t0, shown: state?.shown ?? 0, unread: state?.unread, first: state?.first, sent: next - 1, cpu: c.total, byProcess: c.byProcess };
-    if (sample.shown !== shown) {
-      // How long the newest shown took since it was sent (the read's start: an upper bound by the read).
-      sample.lagMs = sentAt[sample.shown] !== undefined ? t0 - sentAt[sample.shown] : null;
-      shown = sample.shown;
-      lastShownChange = sample;
+  if (CHUNK) {
+    // In steps of CHUNK: each sent as fast as the server takes it, then the app is waited for
+    // until its cache holds them and it is idle; the CPU of each step, with the history growing.
+    const socket = await connectSocket(serverUrl, b.token);
+    const steps = [];
+    const cpuStart = cpu(pid);
+    results.load.burstStart = loadavg();
+    for (let first = 1; first <= N; first += CHUNK) {
+      const last = Math.min(N, first + CHUNK - 1);
+      const before = cpu(pid);
+      const started = Date.now();
+      let next = first;
+      const worker = async () => {
+        while (next <= last) {
+          const i = next++;
+          const ack = await socket.timeout(60_000).emitWithAck('sendMessage', { conversationId: group.id, content: `burst ${i}`, clientMsgId: `burst-${suffix}-${i}` });
+          if (!ack?.success) throw new Error(`message ${i} refused: ${JSON.stringify(ack)}`);
+        }
+      };
+      await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+      const sent = Date.now();
+      await waitFor(`${last} in the cache`, () => (storedCount(home, group.id) ?? 0) >= last, 15 * 60_000);
+      const stored = Date.now();
+      const idleAt = await idleFrom(pid, 15 * 60_000);
+      const used = cpuDelta(before, cpu(pid));
+      steps.push({
+        messages: `${first}-${last}`,
+        cpuSecondsPer1000: round((used.total * 1000) / (last - first + 1)),
+        byProcess: used.byProcess,
+        sendSeconds: round((sent - started) / 1000),
+        storedAfterSentMs: stored - sent,
+        idleAfterSentMs: idleAt === null ? null : idleAt - sent,
+      });
+      console.log(JSON.stringify({ measurement: 'step', ...steps.at(-1) }));
     }
-    // How long the list has been behind: since the oldest message newer than the shown one was acked.
-    let behind = 0;
-    for (let i = shown + 1; i <= N && ackedAt[i] !== undefined; i++) behind = Math.max(behind, t0 - ackedAt[i]);
-    sample.behindMs = behind;
-    samples.push(sample);
-    if (shown >= N) break;
-    if (!sending && ackedAt[N] === undefined) await sender; // the sender failed: its error
-    if (!sending && Date.now() - ackedAt[N] > 15 * 60_000) throw new Error(`the list shows ${shown} of ${N} 15 min after the last send`);
-    await sleep(Math.max(0, SAMPLE_MS - (Date.now() - t0)));
-  }
-  await sender;
-  socket.close();
-  const lastAck = ackedAt[N];
-  const shownAllAt = samples.at(-1).t;
-  const idleAt = await idleFrom(pid, 15 * 60_000);
-  const cpuEnd = cpu(pid);
-  results.load.burstEnd = loadavg();
-
-  // CPU per 1,000 shown: between the moments the list showed (k-1)·BUCKET and k·BUCKET, each
-  // interpolated between the two reads around it (by messages shown: one read may cross several).
-  const points = [{ shown: 0, t: burstStarted, cpu: cpuStart.total, byProcess: cpuStart.byProcess }, ...samples];
-  const when = (x) => {
-    const j = points.findIndex((p) => p.shown >= x);
-    if (j <= 0) return j === 0 ? points[0] : null;
-    const [a, b] = [points[j - 1], points[j]];
-    const f = (x - a.shown) / (b.shown - a.shown);
-    const lerp = (u, v) => u + (v - u) * f;
-    return { t: lerp(a.t, b.t), cpu: lerp(a.cpu, b.cpu), byProcess: Object.fromEntries(Object.entries(b.byProcess).map(([k, v]) => [k, lerp(a.byProcess[k] ?? 0, v)])) };
-  };
-  const buckets = [];
-  for (let k = 1; k * BUCKET <= N; k++) {
-    const [from, to] = [when((k - 1) * BUCKET), when(k * BUCKET)];
-    if (!to) break;
-    const perThousand = 1000 / BUCKET;
-    buckets.push({
-      messages: `${(k - 1) * BUCKET + 1}-${k * BUCKET}`,
-      cpuSecondsPer1000: round((to.cpu - from.cpu) * perThousand),
-      byProcessPer1000: Object.fromEntries(Object.entries(to.byProcess).map(([name, v]) => [name, round((v - (from.byProcess[name] ?? 0)) * perThousand)])),
-      wallSeconds: round((to.t - from.t) / 1000),
+    socket.close();
+    results.load.burstEnd = loadavg();
+    report('burst', {
+      messages: N,
+      chunk: CHUNK,
+      appCpuSeconds: cpuDelta(cpuStart, cpu(pid)),
+      cpuPer1000: steps,
+      lastVsFirst: round(steps.at(-1).cpuSecondsPer1000 / steps[0].cpuSecondsPer1000),
+      idleAfterLastArrivalMs: steps.at(-1).idleAfterSentMs,
+      listLagMs: {},
     });
-  }
-  const lastCost = buckets.at(-1)?.cpuSecondsPer1000;
-  const firstCost = buckets[0]?.cpuSecondsPer1000;
-  const lags = samples.filter((s) => s.lagMs !== undefined && s.lagMs !== null).map((s) => s.lagMs);
-  const behinds = samples.map((s) => s.behindMs);
-  report('burst', {
-    messages: N,
-    sendSeconds: round((lastAck - burstStarted) / 1000),
-    sentPerSecond: round(N / ((lastAck - burstStarted) / 1000), 0),
-    shownAllAfterLastSendMs: shownAllAt - lastAck,
-    idleAfterLastArrivalMs: idleAt === null ? null : idleAt - lastAck,
-    idleAfterShownAllMs: idleAt === null ? null : idleAt - shownAllAt,
-    appCpuSeconds: cpuDelta(cpuStart, cpuEnd),
-    // After the list showed the last message, until idle: in no thousand above.
-    appCpuSecondsAfterShownAll: round(cpuEnd.total - samples.at(-1).cpu),
-    serverCpuSeconds: round(cpuOf(server.pid) - serverCpuBefore),
-    cpuPer1000: buckets,
-    lastVsFirst: firstCost ? round(lastCost / firstCost) : null,
-    listLagMs: { median: median(lags), max: Math.max(...lags), reads: lags.length, sampleMs: SAMPLE_MS },
-    listBehindMs: { median: median(behinds), max: Math.max(...behinds), samples: behinds.length },
-    unreadShown: samples.at(-1).unread,
-    groupFirstInList: samples.at(-1).first,
-    webdriverReadMs: { median: median(samples.map((s) => s.readMs)), max: Math.max(...samples.map((s) => s.readMs)) },
-    // What reached the notification daemon of this session (dunst, D-Bus activated), if any.
-    notifications: (() => {
-      try {
-        return execFileSync('dunstctl', ['count'], { encoding: 'utf8' }).trim().replace(/\s+/g, ' ');
-      } catch {
-        return null;
+  } else {
+    // ---- 1. the burst ----
+    const socket = await connectSocket(serverUrl, b.token);
+    const sentAt = new Array(N + 1);
+    const ackedAt = new Array(N + 1);
+    let next = 1;
+    let sending = true;
+    const send = async (i) => {
+      sentAt[i] = Date.now();
+      const ack = await socket.timeout(60_000).emitWithAck('sendMessage', { conversationId: group.id, content: `burst ${i}`, clientMsgId: `burst-${suffix}-${i}` });
+      if (!ack?.success) throw new Error(`message ${i} refused: ${JSON.stringify(ack)}`);
+      ackedAt[i] = Date.now();
+    };
+    const worker = async () => {
+      while (next < N) await send(next++);
+    };
+    const serverCpuBefore = cpuOf(server.pid);
+    const cpuStart = cpu(pid);
+    const burstStarted = Date.now();
+    results.load.burstStart = loadavg();
+    // All but the last in parallel, then the last alone: it is the newest.
+    const sender = Promise.all(Array.from({ length: IN_FLIGHT }, worker)).then(() => send(N)).finally(() => {
+      sending = false;
+    });
+    sender.catch(() => {});
+
+    // Each read: what the list shows (WebDriver) and how many of the group's messages the client
+    // core has stored in its cache (sqlite3, read-only: WAL readers do not block the app). After the
+    // list shows the last, only the cache is read (no WebDriver) until it holds them all.
+    const samples = [];
+    let shown = 0;
+    let stored = 0;
+    let shownAllAt = null;
+    while (true) {
+      const t0 = Date.now();
+      const state = shown >= N ? null : await listState(app);
+      const t = Date.now();
+      stored = storedCount(home, group.id) ?? stored;
+      const c = cpu(pid);
+      const sample = { t, readMs: t - t0, shown: state?.shown ?? shown, stored, unread: state?.unread, first: state?.first, sent: next - 1, cpu: c.total, byProcess: c.byProcess };
+      if (state && sample.shown !== shown) {
+        // How long the newest shown took since it was sent (the read's start: an upper bound by the read).
+        sample.lagMs = sentAt[sample.shown] !== undefined ? t0 - sentAt[sample.shown] : null;
+        shown = sample.shown;
+        if (shown >= N) shownAllAt = t;
       }
-    })(),
-  });
-  results.samples = samples.map(({ byProcess, ...s }) => s);
+      if (state) {
+        // How long the list has been behind: since the oldest message newer than the shown one was acked.
+        let behind = 0;
+        for (let i = shown + 1; i <= N && ackedAt[i] !== undefined; i++) behind = Math.max(behind, t0 - ackedAt[i]);
+        sample.behindMs = behind;
+      }
+      samples.push(sample);
+      if (shown >= N && stored >= N) break;
+      if (!sending && ackedAt[N] === undefined) await sender; // the sender failed: its error
+      if (!sending && Date.now() - ackedAt[N] > 15 * 60_000) throw new Error(`the list shows ${shown}, the cache holds ${stored} of ${N} 15 min after the last send`);
+      await sleep(Math.max(0, SAMPLE_MS - (Date.now() - t0)));
+    }
+    await sender;
+    socket.close();
+    const lastAck = ackedAt[N];
+    const storedAllAt = samples.at(-1).t;
+    const lastListSample = samples.findLast((s) => s.unread !== undefined);
+    const idleAt = await idleFrom(pid, 15 * 60_000);
+    const cpuEnd = cpu(pid);
+    results.load.burstEnd = loadavg();
+
+    // CPU per 1,000 messages: between the moments (k-1)·BUCKET and k·BUCKET were stored in the
+    // cache (the client core's progress; also by shown in the list), each interpolated between the two
+    // reads around it (one read may cross several).
+    const points = [{ shown: 0, stored: 0, t: burstStarted, cpu: cpuStart.total, byProcess: cpuStart.byProcess }, ...samples];
+    const when = (x, key) => {
+      const j = points.findIndex((p) => p[key] >= x);
+      if (j <= 0) return j === 0 ? points[0] : null;
+      const [a, b] = [points[j - 1], points[j]];
+      const f = (x - a[key]) / (b[key] - a[key]);
+      const lerp = (u, v) => u + (v - u) * f;
+      return { t: lerp(a.t, b.t), cpu: lerp(a.cpu, b.cpu), byProcess: Object.fromEntries(Object.entries(b.byProcess).map(([k, v]) => [k, lerp(a.byProcess[k] ?? 0, v)])) };
+    };
+    const bucketsBy = (key) => {
+      const buckets = [];
+      for (let k = 1; k * BUCKET <= N; k++) {
+        const [from, to] = [when((k - 1) * BUCKET, key), when(k * BUCKET, key)];
+        if (!to) break;
+        const perThousand = 1000 / BUCKET;
+        buckets.push({
+          messages: `${(k - 1) * BUCKET + 1}-${k * BUCKET}`,
+          cpuSecondsPer1000: round((to.cpu - from.cpu) * perThousand),
+          byProcessPer1000: Object.fromEntries(Object.entries(to.byProcess).map(([name, v]) => [name, round((v - (from.byProcess[name] ?? 0)) * perThousand)])),
+          wallSeconds: round((to.t - from.t) / 1000),
+        });
+      }
+      return buckets;
+    };
+    const buckets = bucketsBy('stored');
+    const lastCost = buckets.at(-1)?.cpuSecondsPer1000;
+    const firstCost = buckets[0]?.cpuSecondsPer1000;
+    const lags = samples.filter((s) => s.lagMs !== undefined && s.lagMs !== null).map((s) => s.lagMs);
+    const behinds = samples.filter((s) => s.behindMs !== undefined).map((s) => s.behindMs);
+    report('burst', {
+      messages: N,
+      sendSeconds: round((lastAck - burstStarted) / 1000),
+      sentPerSecond: round(N / ((lastAck - burstStarted) / 1000), 0),
+      shownAllAfterLastSendMs: shownAllAt - lastAck,
+      storedAllAfterLastSendMs: storedAllAt - lastAck,
+      idleAfterLastArrivalMs: idleAt === null ? null : idleAt - lastAck,
+      idleAfterShownAllMs: idleAt === null ? null : idleAt - shownAllAt,
+      idleAfterStoredAllMs: idleAt === null ? null : idleAt - storedAllAt,
+      appCpuSeconds: cpuDelta(cpuStart, cpuEnd),
+      // After the list showed the last message, until idle: in no thousand above.
+      appCpuSecondsAfterShownAll: round(cpuEnd.total - lastListSample.cpu),
+      appCpuSecondsAfterStoredAll: round(cpuEnd.total - samples.at(-1).cpu),
+      serverCpuSeconds: round(cpuOf(server.pid) - serverCpuBefore),
+      cpuPer1000: buckets,
+      cpuPer1000ByShown: bucketsBy('shown').map((b) => ({ messages: b.messages, cpuSecondsPer1000: b.cpuSecondsPer1000, wallSeconds: b.wallSeconds })),
+      lastVsFirst: firstCost ? round(lastCost / firstCost) : null,
+      listLagMs: { median: median(lags), max: Math.max(...lags), reads: lags.length, sampleMs: SAMPLE_MS },
+      listBehindMs: { median: median(behinds), max: Math.max(...behinds), samples: behinds.length },
+      unreadShown: lastListSample.unread,
+      groupFirstInList: lastListSample.first,
+      webdriverReadMs: { median: median(samples.filter((s) => s.unread !== undefined).map((s) => s.readMs)), max: Math.max(...samples.filter((s) => s.unread !== undefined).map((s) => s.readMs)) },
+      // What reached the notification daemon of this session (dunst, D-Bus activated), if any.
+      notifications: (() => {
+        try {
+          return execFileSync('dunstctl', ['count'], { encoding: 'utf8' }).trim().replace(/\s+/g, ' ');
+        } catch {
+          return null;
+        }
+      })(),
+    });
+    results.samples = samples.map(({ byProcess, ...s }) => s);
+  }
   report('pssAfterBurst', memory(pid));
 
   // ---- 2 and 3: the group opened, PAGES older pages, then another conversation ----
   const openStarted = Date.now();
   await (await entry(GROUP)).click();
+  // (In steps, the newest is one of the last step's IN_FLIGHT sent together.)
   await waitFor('the newest message in the DOM', async () =>
-    app.execute((n) => !!document.querySelector(`[data-testid="message"][data-content="burst ${n}"]`), N), 60_000);
+    app.execute((n) => [...document.querySelectorAll('[data-testid="message"]')]
+      .some((m) => Number((m.getAttribute('data-content') ?? '').replace('burst ', '')) >= n), CHUNK ? N - IN_FLIGHT : N), 60_000);
   const openedMs = Date.now() - openStarted;
   await sleep(1000);
   await shot(app, 'desktop-burst-newest');
