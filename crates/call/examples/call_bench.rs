@@ -1,10 +1,11 @@
 //! Measures a call's setup time and end-to-end audio latency over loopback, through the real
 //! pipeline (Opus, WebRTC, jitter buffer, decoder).
 //!
-//! `cargo run -p confab-call --release --example call_bench`
+//! `cargo run -p confab-call --release --example call_bench [-- --setups N] [-- --setup-only]`
 //!
-//! - setup: from creating the offer to both sides connected, and to the first audio frame decoded
-//!   on the callee (signaling passed in-process, so this is the engine's share of call setup);
+//! - setup (20 calls unless `--setups N`): from creating the offer to both sides connected, and to
+//!   the first audio frame decoded on the callee (signaling passed in-process, so this is the
+//!   engine's share of call setup); `--setup-only` stops after it;
 //! - CPU: an audio call and a 640x480 video call, 10 s each, process CPU halved (both sides run
 //!   here);
 //! - latency: tone bursts from the caller; from the moment the frame holding a burst's onset is
@@ -19,8 +20,8 @@ use confab_call::{
     AudioSink, AudioSource, CallConfig, CallEvent, CallMedia, CallPeer, CallState, PatternSource, SineSource,
 };
 
-/// Setup runs to average over.
-const SETUPS: usize = 5;
+/// Setup runs, unless `--setups N`.
+const SETUPS: usize = 20;
 /// Tone bursts in the latency run, one a second.
 const BURSTS: usize = 10;
 
@@ -104,19 +105,27 @@ async fn call(caller: CallMedia, callee: CallMedia) -> (CallPeer, CallPeer, Inst
 fn stats(label: &str, mut values: Vec<Duration>) {
     values.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let n = values.len();
     println!(
-        "{label}: median {:.1} ms, min {:.1} ms, max {:.1} ms (n={})",
-        ms(values[values.len() / 2]),
+        "{label}: median {:.1} ms, p90 {:.1} ms, min {:.1} ms, max {:.1} ms (n={n})",
+        ms(values[n / 2]),
+        ms(values[(n * 9 / 10).min(n - 1)]),
         ms(values[0]),
-        ms(values[values.len() - 1]),
-        values.len()
+        ms(values[n - 1]),
     );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let setups = args
+        .iter()
+        .position(|a| a == "--setups")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse().expect("--setups N"))
+        .unwrap_or(SETUPS);
     let (mut connects, mut first_audio) = (Vec::new(), Vec::new());
-    for _ in 0..SETUPS {
+    for i in 0..setups {
         let detector = Detector::default();
         let (a, b, started, connected) = call(
             CallMedia { audio_source: Some(Box::new(SineSource::new(440.0))), ..CallMedia::default() },
@@ -129,6 +138,7 @@ async fn main() {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         };
+        println!("setup {i}: connected {:.1} ms, first audio {:.1} ms", ms(connected), ms(first - started));
         connects.push(connected);
         first_audio.push(first - started);
         a.close().await.unwrap();
@@ -136,6 +146,9 @@ async fn main() {
     }
     stats("offer -> both connected", connects);
     stats("offer -> first audio frame decoded", first_audio);
+    if args.iter().any(|a| a == "--setup-only") {
+        return;
+    }
 
     let onsets = Arc::new(Mutex::new(Vec::new()));
     let detector = Detector::default();
@@ -176,6 +189,10 @@ async fn main() {
         a.close().await.unwrap();
         b.close().await.unwrap();
     }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// How long each CPU measurement runs.

@@ -21,6 +21,11 @@ pub struct CallConfig {
     /// How long disconnected before the connection counts as failed (webrtc's default, 25 s, when
     /// `None`).
     pub failed_timeout: Option<Duration>,
+    /// Use only relayed paths (the ICE transport policy `relay`): only the TURN servers'
+    /// candidates are gathered and offered, so the other side never learns this device's
+    /// addresses; without a TURN server in `ice_servers` the call cannot connect. A relayed pair
+    /// is then taken as soon as it works (otherwise the engine waits a little for a direct path).
+    pub relay_only: bool,
 }
 
 impl Default for CallConfig {
@@ -30,6 +35,7 @@ impl Default for CallConfig {
             udp_addrs: vec!["0.0.0.0:0".into()],
             disconnected_timeout: None,
             failed_timeout: None,
+            relay_only: false,
         }
     }
 }

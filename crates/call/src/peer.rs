@@ -4,7 +4,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::ice::network_type::NetworkType;
@@ -12,24 +12,26 @@ use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
-    Registry, SettingEngineBuilder, register_default_interceptors,
+    RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
 };
 use webrtc::rtp_transceiver::RtpSender;
 use webrtc::runtime::TokioRuntime;
 
 use crate::Encoded;
-use crate::audio::{self, AudioReceiver, AudioSink, AudioSource, SendGate};
+use crate::audio::{self, AudioReceiver, AudioSink, AudioSource, OpusPacket, SendGate};
 use crate::config::CallConfig;
 use crate::error::{Error, Result};
 use crate::stats::{CallStats, Counters};
@@ -39,8 +41,30 @@ use crate::video::{self, Assembled, FrameAssembler, VideoSink, VideoSource};
 /// Payload types offered, the ones browsers use too.
 const OPUS_PAYLOAD_TYPE: u8 = 111;
 const VP8_PAYLOAD_TYPE: u8 = 96;
-/// Encoded frames that may wait for the network before the capture thread blocks.
+/// Encoded frames that may wait for the network (audio: then frames are dropped and counted;
+/// video: then the capture thread waits).
 const SEND_QUEUE: usize = 8;
+
+// ICE timing. webrtc-rs 0.21 checks candidate pairs on a timer (200 ms by default), and two steps
+// of call setup wait for its next tick: the controlling side (the caller) nominates a pair only on
+// a tick after that pair's check succeeded, and the controlled side accepts a nomination only for
+// a pair its own check has already proven (else the nomination goes unanswered until the next
+// tick). That is where setup's 200 ms steps came from (ICE connected after 2 or ~203 ms, DTLS
+// ~200 ms later again). Checking every 20 ms makes each step at most 20 ms; the checks stop once
+// a pair is selected, so the extra packets last only as long as setup.
+/// How often candidate pairs are checked while connecting.
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+/// Checks per candidate pair before it counts as failed: 1.5 s of trying, as long as webrtc's
+/// default (7 × 200 ms), so a slow path (a relay far away) still gets its chance.
+const ICE_MAX_BINDING_REQUESTS: u16 = 75;
+/// How long the caller waits, from the start of checks, before it may nominate a relayed pair.
+/// Every other kind of pair is nominated as soon as it works: the checks run on all pairs at once,
+/// so a direct path that works is the first to succeed. A relayed pair works whenever the relay
+/// does, so nominating the first one to succeed would often pass up a direct path that is a round
+/// trip from succeeding; 300 ms covers a long round trip after the candidates arrive.
+/// (webrtc's default is 2 s, which made relayed calls connect after 2.2–2.6 s.) With
+/// [`CallConfig::relay_only`] nothing better can come, and it is 0.
+const RELAY_ACCEPTANCE_WAIT: Duration = Duration::from_millis(300);
 
 /// Where a call's connection stands (the browser's `RTCPeerConnectionState`, simplified).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -71,8 +95,11 @@ impl CallState {
 /// Something the app must act on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
-    /// A local ICE candidate, as the browser's `RTCIceCandidateInit` JSON (`candidate`, `sdpMid`,
-    /// `sdpMLineIndex`, `usernameFragment`): send it as the `candidate` of an `iceCandidate`.
+    /// A local ICE candidate, as the browser's `RTCIceCandidateInit` JSON (`candidate`, `sdpMid`
+    /// — the first media section's mid, `"0"` —, `sdpMLineIndex: 0`, `usernameFragment`): send it
+    /// as the `candidate` of an `iceCandidate`. After the last one of a gathering comes the end of
+    /// candidates, the same shape with `candidate: ""` (send it too: a browser takes it as
+    /// end-of-candidates).
     LocalCandidate(Value),
     /// The connection's state changed.
     State(CallState),
@@ -110,8 +137,8 @@ pub struct CallMedia {
 pub struct CallPeer {
     /// The connection.
     pc: Arc<dyn PeerConnection>,
-    /// Remote candidates that came before the remote description; `None` once it is set.
-    early_candidates: tokio::sync::Mutex<Option<Vec<RTCIceCandidateInit>>>,
+    /// Remote candidates held until the remote description they belong to is set.
+    remote_candidates: tokio::sync::Mutex<RemoteCandidates>,
     /// Gates the microphone (mute).
     audio_gate: Arc<SendGate>,
     /// Gates the camera (camera off); `None` in an audio-only call.
@@ -175,8 +202,30 @@ impl CallPeer {
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_network_types(network_types)
             .with_ice_timeouts(config.disconnected_timeout, config.failed_timeout, None)
+            .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+            .with_host_acceptance_min_wait(Some(Duration::ZERO))
+            .with_srflx_acceptance_min_wait(Some(Duration::ZERO))
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+            .with_relay_acceptance_min_wait(Some(if config.relay_only {
+                Duration::ZERO
+            } else {
+                RELAY_ACCEPTANCE_WAIT
+            }))
+            // The answerer is the DTLS server, so the caller (ICE controlling) sends the
+            // ClientHello. Its ICE selects the pair when the callee confirms the nomination, and
+            // the callee selected it on receiving that nomination, so the ClientHello always
+            // finds the callee ready. The other way round (webrtc's default, the answerer as
+            // client) the callee sent its ClientHello on receiving the nomination, sometimes
+            // ahead of the reply that makes the caller ready; the caller dropped it, and DTLS
+            // waited a whole second for the retransmit (setups of 1.2 s).
+            .with_answering_dtls_role(RTCDtlsRole::Server)
             .build();
         let rtc_config = RTCConfigurationBuilder::new()
+            .with_ice_transport_policy(if config.relay_only {
+                RTCIceTransportPolicy::Relay
+            } else {
+                RTCIceTransportPolicy::All
+            })
             .with_ice_servers(
                 config
                     .ice_servers
@@ -203,6 +252,7 @@ impl CallPeer {
             audio_sink: audio_sink.clone(),
             video_sink: Mutex::new(video_sink),
             counters: counters.clone(),
+            bundle: Mutex::new(Bundle::default()),
         });
         let pc: Arc<dyn PeerConnection> = Arc::new(
             PeerConnectionBuilder::new()
@@ -220,17 +270,21 @@ impl CallPeer {
         let mut writers = Vec::new();
         // The audio track and its capture thread exist even without a microphone: the call can
         // receive audio, and a microphone chosen later starts sending without renegotiating.
-        let (track, sender, ssrc) = add_track(&*pc, RtpCodecKind::Audio, opus).await?;
+        // Audio is written as RTP here (one Opus frame a packet), so its timestamps follow the
+        // capture clock across stalls; video goes through webrtc's sample packetizer.
+        let (track, ssrc) = local_track(RtpCodecKind::Audio, opus, TrackLocalStaticRTP::new);
+        let track = Arc::new(track);
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
         let (slot, audio_source) = SourceSlot::new(audio_source);
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
-        audio::spawn_sender(slot, audio_gate.clone(), tx, handler.events.clone())?;
-        let sent = counters.clone();
-        writers.push(tokio::spawn(write_samples(track, sender, ssrc, rx, move || {
-            Counters::bump(&sent.audio_packets_sent)
-        })));
+        audio::spawn_sender(slot, audio_gate.clone(), tx, handler.events.clone(), counters.clone())?;
+        writers.push(tokio::spawn(write_audio(track, sender, ssrc, rx, counters.clone())));
         let mut video_switch = None;
         if let Some(gate) = &video_gate {
-            let (track, sender, ssrc) = add_track(&*pc, RtpCodecKind::Video, vp8).await?;
+            let (track, ssrc) =
+                local_track(RtpCodecKind::Video, vp8, |t| TrackLocalStaticSample::new(Instant::now(), t));
+            let track = Arc::new(track?);
+            let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
             let (slot, switch) = SourceSlot::new(video_source);
             let (tx, rx) = mpsc::channel(SEND_QUEUE);
             video::spawn_sender(slot, gate.clone(), tx, handler.events.clone())?;
@@ -242,7 +296,7 @@ impl CallPeer {
         }
         let peer = CallPeer {
             pc,
-            early_candidates: tokio::sync::Mutex::new(Some(Vec::new())),
+            remote_candidates: tokio::sync::Mutex::new(RemoteCandidates::default()),
             audio_gate,
             video_gate,
             audio_source,
@@ -265,9 +319,11 @@ impl CallPeer {
     /// Also takes a later offer of the same call (an ICE restart) and answers it.
     pub async fn accept_offer(&self, offer: Value) -> Result<Value> {
         let offer = parse_description(offer, "offer")?;
+        let remote_ufrag = Bundle::of(&offer.sdp).ufrag;
         self.pc.set_remote_description(offer).await?;
-        self.flush_early_candidates().await?;
+        self.flush_early_candidates(remote_ufrag).await?;
         let answer = self.pc.create_answer(None).await?;
+        self.handler.set_bundle(Bundle::of(&answer.sdp));
         self.pc.set_local_description(answer).await?;
         self.local_description().await
     }
@@ -275,25 +331,34 @@ impl CallPeer {
     /// The caller's last step: applies the callee's answer (`callAccepted`'s `sdp`).
     pub async fn set_answer(&self, answer: Value) -> Result<()> {
         let answer = parse_description(answer, "answer")?;
+        let remote_ufrag = Bundle::of(&answer.sdp).ufrag;
         self.pc.set_remote_description(answer).await?;
-        self.flush_early_candidates().await
+        self.flush_early_candidates(remote_ufrag).await
     }
 
-    /// Adds a candidate from the other side (`iceCandidate`'s `candidate`). Candidates that arrive
-    /// before the remote description are kept and added once it is set. A `null` or empty
-    /// candidate (end of candidates) is ignored.
+    /// Adds a candidate from the other side (`iceCandidate`'s `candidate`): the browser's
+    /// `RTCIceCandidateInit` (`{candidate, sdpMid, sdpMLineIndex, usernameFragment}`), or just
+    /// the candidate string. Candidates that arrive before the remote description are kept and
+    /// added once it is set. The end of the other side's candidates — a `candidate` of `""`, or
+    /// `null` — needs nothing: checks go on with what came. A candidate whose `usernameFragment`
+    /// is not the remote description's (left over from before an ICE restart) is dropped.
     pub async fn add_remote_candidate(&self, candidate: Value) -> Result<()> {
-        if candidate.is_null() {
-            return Ok(());
-        }
-        let candidate: RTCIceCandidateInit = serde_json::from_value(candidate)?;
+        let candidate: RTCIceCandidateInit = match candidate {
+            Value::Null => return Ok(()),
+            Value::String(candidate) => RTCIceCandidateInit { candidate, ..RTCIceCandidateInit::default() },
+            candidate => serde_json::from_value(candidate)?,
+        };
         if candidate.candidate.is_empty() {
             return Ok(());
         }
-        let mut early = self.early_candidates.lock().await;
-        match early.as_mut() {
-            Some(queue) => queue.push(candidate),
-            None => self.pc.add_ice_candidate(candidate).await?,
+        let mut remote = self.remote_candidates.lock().await;
+        let belongs = remote.description.as_ref().is_some_and(|ufrag| remote_generation(&candidate, ufrag.as_deref()));
+        match belongs {
+            true => self.pc.add_ice_candidate(candidate).await?,
+            // Before the remote description, or for one not set yet (an ICE restart whose
+            // offer is still on its way): held, within reason.
+            _ if remote.held.len() < MAX_HELD_CANDIDATES => remote.held.push(candidate),
+            _ => tracing::debug!("remote candidate dropped: too many held"),
         }
         Ok(())
     }
@@ -303,7 +368,7 @@ impl CallPeer {
     /// [`accept_offer`](Self::accept_offer) on the other side and [`set_answer`](Self::set_answer)
     /// here. The signaling protocol needs an event to carry it (see docs/architecture.md).
     pub async fn restart_ice(&self) -> Result<Value> {
-        *self.early_candidates.lock().await = Some(Vec::new());
+        self.remote_candidates.lock().await.description = None;
         self.offer(Some(RTCOfferOptions { ice_restart: true })).await
     }
 
@@ -373,15 +438,22 @@ impl CallPeer {
 
     async fn offer(&self, options: Option<RTCOfferOptions>) -> Result<Value> {
         let offer = self.pc.create_offer(options).await?;
+        // Before the description is set: that starts gathering, whose candidates carry these.
+        self.handler.set_bundle(Bundle::of(&offer.sdp));
         self.pc.set_local_description(offer).await?;
         self.local_description().await
     }
 
-    async fn flush_early_candidates(&self) -> Result<()> {
-        let mut early = self.early_candidates.lock().await;
-        for candidate in early.take().unwrap_or_default() {
-            self.pc.add_ice_candidate(candidate).await?;
+    /// A remote description (whose ICE username fragment is `remote_ufrag`) was set: adds the
+    /// held candidates that belong to it; the others were an older generation's.
+    async fn flush_early_candidates(&self, remote_ufrag: Option<String>) -> Result<()> {
+        let mut remote = self.remote_candidates.lock().await;
+        for candidate in std::mem::take(&mut remote.held) {
+            if remote_generation(&candidate, remote_ufrag.as_deref()) {
+                self.pc.add_ice_candidate(candidate).await?;
+            }
         }
+        remote.description = Some(remote_ufrag);
         Ok(())
     }
 }
@@ -401,6 +473,59 @@ impl Drop for CallPeer {
     }
 }
 
+/// Remote candidates held back at most (a well-behaved peer sends a few per gathering).
+const MAX_HELD_CANDIDATES: usize = 256;
+
+/// The remote side's candidates and the description they must match.
+#[derive(Debug, Default)]
+struct RemoteCandidates {
+    /// The remote description in force, by its ICE username fragment; `None` before the first
+    /// and while an ICE restart waits for its answer.
+    description: Option<Option<String>>,
+    /// Candidates waiting for their description.
+    held: Vec<RTCIceCandidateInit>,
+}
+
+/// Whether a remote candidate belongs to the remote description's ICE generation: it names no
+/// username fragment, or the description's.
+fn remote_generation(candidate: &RTCIceCandidateInit, remote_ufrag: Option<&str>) -> bool {
+    match (candidate.username_fragment.as_deref(), remote_ufrag) {
+        (Some(ufrag), Some(remote)) if !ufrag.is_empty() => ufrag == remote,
+        _ => true,
+    }
+}
+
+/// What a local candidate must name for a browser to take it: the media section it belongs to
+/// and the ICE generation. Every medium is bundled on one transport, so candidates belong to the
+/// first media section (as a browser's do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Bundle {
+    /// The first media section's `a=mid` (webrtc-rs and browsers: `"0"`).
+    mid: Option<String>,
+    /// The `a=ice-ufrag` of the description.
+    ufrag: Option<String>,
+}
+
+impl Bundle {
+    /// Reads them from SDP text: the first `a=mid` and the first `a=ice-ufrag` (session- or
+    /// media-level; with bundle they are all the same).
+    fn of(sdp: &str) -> Bundle {
+        let attribute = |name: &str| sdp.lines().find_map(|line| line.trim_end().strip_prefix(name).map(str::to_owned));
+        Bundle { mid: attribute("a=mid:"), ufrag: attribute("a=ice-ufrag:") }
+    }
+
+    /// A local candidate in the browser's `RTCIceCandidateInit` shape; `candidate: ""` is the
+    /// end of candidates.
+    fn candidate(&self, candidate: String) -> Value {
+        json!({
+            "candidate": candidate,
+            "sdpMid": self.mid.as_deref().unwrap_or("0"),
+            "sdpMLineIndex": 0,
+            "usernameFragment": self.ufrag,
+        })
+    }
+}
+
 fn parse_description(value: Value, expected: &str) -> Result<RTCSessionDescription> {
     let desc: RTCSessionDescription = serde_json::from_value(value)?;
     if desc.sdp_type.to_string() != expected {
@@ -414,28 +539,68 @@ fn random_ssrc() -> u32 {
     RandomState::new().hash_one(Instant::now()) as u32
 }
 
-async fn add_track(
-    pc: &dyn PeerConnection,
-    kind: RtpCodecKind,
-    codec: RTCRtpCodec,
-) -> Result<(Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>, u32)> {
+/// A local track of `kind` sending `codec` with a random SSRC, made by `make` (an RTP track or a
+/// sample track); returns it and the SSRC.
+fn local_track<T>(kind: RtpCodecKind, codec: RTCRtpCodec, make: impl FnOnce(MediaStreamTrack) -> T) -> (T, u32) {
     let ssrc = random_ssrc();
-    let track = Arc::new(TrackLocalStaticSample::new(
-        Instant::now(),
-        MediaStreamTrack::new(
-            "confab".into(),
-            format!("confab-{kind}"),
-            format!("confab-{kind}"),
-            kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                codec,
-                ..Default::default()
-            }],
-        ),
-    )?);
-    let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
-    Ok((track, sender, ssrc))
+    let track = make(MediaStreamTrack::new(
+        "confab".into(),
+        format!("confab-{kind}"),
+        format!("confab-{kind}"),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+            codec,
+            ..Default::default()
+        }],
+    ));
+    (track, ssrc)
+}
+
+/// The payload type the other side agreed to for a sender's codec; `None` until negotiated.
+async fn negotiated_payload_type(sender: &dyn RtpSender) -> Option<u8> {
+    sender.get_parameters().await.ok().and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
+}
+
+/// Writes Opus packets as RTP, one per packet, once the payload type is negotiated. The timestamp
+/// is the capture clock's ([`OpusPacket::samples`]) from a random start, so time the capture lost
+/// (or mute) shows as a jump in timestamps with consecutive sequence numbers, the way RTP marks
+/// time not sent (RFC 3550 §5.1); the first packet after a jump has the marker bit (RFC 3551 §4.1:
+/// the start of a talkspurt). Ends when the capture thread ends or the call closes.
+async fn write_audio(
+    track: Arc<TrackLocalStaticRTP>,
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
+    mut packets: mpsc::Receiver<OpusPacket>,
+    counters: Arc<Counters>,
+) {
+    let (mut sequence, clock_start) = (random_ssrc() as u16, random_ssrc());
+    let mut payload_type = None;
+    let mut next_samples: Option<u64> = None;
+    while let Some(packet) = packets.recv().await {
+        let pt = match payload_type {
+            Some(pt) => pt,
+            None => match negotiated_payload_type(&*sender).await {
+                Some(pt) => *payload_type.insert(pt),
+                None => continue, // not negotiated yet
+            },
+        };
+        let header = rtc::rtp::header::Header {
+            version: 2,
+            marker: next_samples != Some(packet.samples),
+            payload_type: pt,
+            sequence_number: sequence,
+            timestamp: clock_start.wrapping_add(packet.samples as u32),
+            ssrc,
+            ..Default::default()
+        };
+        next_samples = Some(packet.samples + audio::FRAME_SAMPLES as u64);
+        sequence = sequence.wrapping_add(1);
+        match track.write_rtp_with_extensions(rtc::rtp::Packet { header, payload: packet.data }, &[]).await {
+            Ok(()) => Counters::bump(&counters.audio_packets_sent),
+            Err(e) => tracing::debug!("write audio: {e}"),
+        }
+    }
 }
 
 /// Writes encoded frames to a local track (which packetizes them), once the negotiated payload
@@ -451,17 +616,10 @@ async fn write_samples(
     while let Some(frame) = frames.recv().await {
         let pt = match payload_type {
             Some(pt) => pt,
-            None => {
-                let negotiated = sender
-                    .get_parameters()
-                    .await
-                    .ok()
-                    .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type));
-                match negotiated {
-                    Some(pt) => *payload_type.insert(pt),
-                    None => continue, // not negotiated yet
-                }
-            }
+            None => match negotiated_payload_type(&*sender).await {
+                Some(pt) => *payload_type.insert(pt),
+                None => continue, // not negotiated yet
+            },
         };
         let sample = Sample { data: frame.data, duration: frame.duration, ..Sample::new(Instant::now()) };
         match track.write_sample(ssrc, pt, &sample, &[]).await {
@@ -485,9 +643,19 @@ struct Handler {
     video_sink: Mutex<Option<Box<dyn VideoSink>>>,
     /// The call's counters.
     counters: Arc<Counters>,
+    /// The local description's first mid and ICE ufrag, which local candidates carry.
+    bundle: Mutex<Bundle>,
 }
 
 impl Handler {
+    fn set_bundle(&self, bundle: Bundle) {
+        *self.bundle.lock().unwrap_or_else(|e| e.into_inner()) = bundle;
+    }
+
+    fn bundle(&self) -> Bundle {
+        self.bundle.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Records and reports a state, once per change; `Closed` is final.
     fn set_state(&self, state: CallState) {
         for gate in &self.gates {
@@ -510,12 +678,19 @@ impl Handler {
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        match event.candidate.to_json().map(serde_json::to_value) {
-            Ok(Ok(candidate)) => {
-                let _ = self.events.send(CallEvent::LocalCandidate(candidate));
+        match event.candidate.to_json() {
+            // webrtc-rs names no media section (`sdpMid: ""`), which browsers refuse.
+            Ok(candidate) => {
+                let _ = self.events.send(CallEvent::LocalCandidate(self.bundle().candidate(candidate.candidate)));
             }
-            Ok(Err(e)) => tracing::warn!("local candidate: {e}"),
             Err(e) => tracing::warn!("local candidate: {e}"),
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            // The end of candidates, as a browser signals it: a candidate of "".
+            let _ = self.events.send(CallEvent::LocalCandidate(self.bundle().candidate(String::new())));
         }
     }
 
@@ -562,7 +737,9 @@ async fn receive_audio(track: Arc<dyn TrackRemote>, sink: SinkSlot<Box<dyn Audio
     while let Some(event) = track.poll().await {
         if let TrackRemoteEvent::OnRtpPacket(packet) = &event {
             match receiver.as_mut() {
-                Some(receiver) => receiver.push(packet.header.sequence_number, packet.payload.clone()),
+                Some(receiver) => {
+                    receiver.push(packet.header.sequence_number, packet.header.timestamp, packet.payload.clone())
+                }
                 None => Counters::bump(&counters.audio_packets_received),
             }
         }

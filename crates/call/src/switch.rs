@@ -21,6 +21,8 @@ pub(crate) struct SourceSlot<T> {
     current: Option<T>,
     /// Replacements from the call, newest last.
     replacements: std_mpsc::Receiver<Option<T>>,
+    /// Set when the source was replaced or dropped, until [`take_replaced`](Self::take_replaced).
+    replaced: bool,
 }
 
 /// The call's end of a [`SourceSlot`].
@@ -29,7 +31,7 @@ pub(crate) type SourceSwitch<T> = std_mpsc::Sender<Option<T>>;
 impl<T> SourceSlot<T> {
     pub(crate) fn new(initial: Option<T>) -> (Self, SourceSwitch<T>) {
         let (switch, replacements) = std_mpsc::channel();
-        (SourceSlot { current: initial, replacements }, switch)
+        (SourceSlot { current: initial, replacements, replaced: false }, switch)
     }
 
     /// The source to read now, after any replacement sent meanwhile. Waits while there is none;
@@ -38,7 +40,10 @@ impl<T> SourceSlot<T> {
         loop {
             loop {
                 match self.replacements.try_recv() {
-                    Ok(replacement) => self.current = replacement,
+                    Ok(replacement) => {
+                        self.current = replacement;
+                        self.replaced = true;
+                    }
                     Err(std_mpsc::TryRecvError::Empty) => break,
                     Err(std_mpsc::TryRecvError::Disconnected) => return None,
                 }
@@ -50,16 +55,31 @@ impl<T> SourceSlot<T> {
                 return self.current.as_mut();
             }
             match self.replacements.recv_timeout(IDLE_CHECK) {
-                Ok(replacement) => self.current = replacement,
+                Ok(replacement) => {
+                    self.current = replacement;
+                    self.replaced = true;
+                }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return None,
             }
         }
     }
 
+    /// The source [`current`](Self::current) returned, again.
+    pub(crate) fn source(&mut self) -> Option<&mut T> {
+        self.current.as_mut()
+    }
+
     /// The current source stopped working: drop it (closing its device) and wait for another.
     pub(crate) fn failed(&mut self) {
         self.current = None;
+        self.replaced = true;
+    }
+
+    /// Whether the source changed (or went) since the last call: the time until its first frame
+    /// is a switch, not a stall.
+    pub(crate) fn take_replaced(&mut self) -> bool {
+        std::mem::take(&mut self.replaced)
     }
 }
 

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::Encoded;
 use crate::error::Result;
 use crate::stats::Counters;
 use crate::switch::{SinkSlot, SourceSlot};
@@ -128,15 +127,79 @@ impl SendGate {
     }
 }
 
+/// A frame that comes this much later than the capture clock expects is a stall of the source,
+/// not jitter (three frames: PulseAudio delivers a 20 ms fragment every ~10–22 ms).
+const STALL: Duration = Duration::from_millis(60);
+
+/// One Opus packet on its way from the capture thread to the RTP writer.
+#[derive(Debug)]
+pub(crate) struct OpusPacket {
+    /// The encoded 20 ms frame.
+    pub data: Bytes,
+    /// When its first sample was captured, in samples since the stream began: the RTP timestamp
+    /// before its random offset. It advances over time that was not sent (a stall, mute), so the
+    /// other side sees the gap.
+    pub samples: u64,
+}
+
+/// The capture side's clock: 20 ms per frame read, plus the time the source lost. A source paced
+/// by a device (or by the clock, like [`SineSource`]) delivers a frame every 20 ms on average; a
+/// frame that comes more than [`STALL`] late means the time in between was never captured, and
+/// the clock jumps over it instead of pretending the stream was contiguous.
+#[derive(Debug, Default)]
+pub(crate) struct CaptureClock {
+    /// When frame 0 was read; `None` before the first.
+    start: Option<Instant>,
+    /// The position of the frame just read, in frames since `start`.
+    frame: u64,
+}
+
+impl CaptureClock {
+    /// Called when a frame has been read, at `now`; returns how many frames the source lost
+    /// before it (0 unless it stalled).
+    pub(crate) fn tick(&mut self, now: Instant) -> u64 {
+        let Some(start) = self.start else {
+            self.start = Some(now);
+            return 0;
+        };
+        self.frame += 1;
+        let due = start + FRAME_DURATION.saturating_mul(u32::try_from(self.frame).unwrap_or(u32::MAX));
+        if due > now + STALL {
+            // Frames faster than real time: a source catching up on what it buffered. Follow it,
+            // so that only a real stall later counts as one.
+            self.start = start.checked_sub(due - now).or(Some(start));
+            return 0;
+        }
+        let late = now.saturating_duration_since(due);
+        if late <= STALL {
+            return 0;
+        }
+        let lost = (late.as_micros() / FRAME_DURATION.as_micros()) as u64;
+        self.frame += lost;
+        lost
+    }
+
+    /// The frame just read, in samples since the stream began.
+    pub(crate) fn samples(&self) -> u64 {
+        self.frame * FRAME_SAMPLES as u64
+    }
+}
+
 /// Reads the slot's source, encodes each frame with Opus and hands the packets to `out`, on a
 /// thread of its own. Frames read while the gate is closed are dropped (mute: nothing is sent). A
 /// source that fails is reported on `events` and the thread waits for another one (a device
 /// chosen during the call); it ends when the call is gone (`out` closed).
+///
+/// Nothing here shrinks the audio silently: the packets carry the capture clock
+/// ([`CaptureClock`]), which jumps over a stall of the source (counted in `audio_capture_stalls`
+/// and `audio_frames_skipped`), and a frame the network side has no room for is dropped and
+/// counted rather than blocking the capture (a blocked device loses audio unseen).
 pub(crate) fn spawn_sender(
     mut slot: SourceSlot<Box<dyn AudioSource>>,
     gate: Arc<SendGate>,
-    out: mpsc::Sender<Encoded>,
+    out: mpsc::Sender<OpusPacket>,
     events: mpsc::UnboundedSender<crate::CallEvent>,
+    counters: Arc<Counters>,
 ) -> Result<std::thread::JoinHandle<()>> {
     let mut encoder = opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)?;
     let handle = std::thread::Builder::new()
@@ -144,7 +207,12 @@ pub(crate) fn spawn_sender(
         .spawn(move || {
             let mut frame = [0i16; FRAME_SAMPLES];
             let mut packet = [0u8; 1500];
-            while let Some(source) = slot.current(|| out.is_closed()) {
+            let mut clock = CaptureClock::default();
+            while slot.current(|| out.is_closed()).is_some() {
+                // A new source (or none for a while) is not a stall: the clock still jumps over
+                // the time without one, but it is not counted as lost audio.
+                let replaced = slot.take_replaced();
+                let Some(source) = slot.source() else { continue };
                 if let Err(e) = source.read_frame(&mut frame) {
                     tracing::warn!("audio source stopped: {e}");
                     slot.failed();
@@ -152,19 +220,25 @@ pub(crate) fn spawn_sender(
                         events.send(crate::CallEvent::SourceStopped { source: "microphone", reason: e.to_string() });
                     continue;
                 }
+                let lost = clock.tick(Instant::now());
+                if lost > 0 && !replaced && gate.open() {
+                    tracing::debug!(lost, "audio source stalled");
+                    Counters::bump(&counters.audio_capture_stalls);
+                    Counters::add(&counters.audio_frames_skipped, lost);
+                }
                 if !gate.open() {
                     continue;
                 }
                 match encoder.encode(&frame, &mut packet) {
                     Ok(len) => {
-                        if out
-                            .blocking_send(Encoded {
-                                data: Bytes::copy_from_slice(&packet[..len]),
-                                duration: FRAME_DURATION,
-                            })
-                            .is_err()
-                        {
-                            return;
+                        let packet =
+                            OpusPacket { data: Bytes::copy_from_slice(&packet[..len]), samples: clock.samples() };
+                        match out.try_send(packet) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                Counters::bump(&counters.audio_frames_skipped);
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => return,
                         }
                     }
                     Err(e) => tracing::warn!("opus encode: {e}"),
@@ -187,6 +261,8 @@ pub(crate) struct AudioReceiver {
     counters: Arc<Counters>,
     /// Scratch space for one decoded frame (Opus may carry up to 120 ms per packet).
     pcm: Vec<i16>,
+    /// The sequence number and RTP timestamp of the last packet received.
+    last: Option<(u16, u32)>,
 }
 
 impl AudioReceiver {
@@ -197,12 +273,24 @@ impl AudioReceiver {
             sink,
             counters,
             pcm: vec![0; FRAME_SAMPLES * 6],
+            last: None,
         })
     }
 
-    /// Takes one received RTP packet's sequence number and payload.
-    pub(crate) fn push(&mut self, sequence: u16, payload: Bytes) {
+    /// Takes one received RTP packet's sequence number, timestamp and payload.
+    pub(crate) fn push(&mut self, sequence: u16, timestamp: u32, payload: Bytes) {
         Counters::bump(&self.counters.audio_packets_received);
+        // Consecutive packets whose clock jumped: the sender did not send that time.
+        if let Some((last_sequence, last_timestamp)) = self.last
+            && sequence == last_sequence.wrapping_add(1)
+        {
+            let step = timestamp.wrapping_sub(last_timestamp);
+            if step < u32::MAX / 2 && step as usize > FRAME_SAMPLES {
+                let gap = step as u64 / FRAME_SAMPLES as u64 - 1;
+                Counters::add(&self.counters.audio_gap_frames_received, gap);
+            }
+        }
+        self.last = Some((sequence, timestamp));
         for playout in self.jitter.push(sequence, payload) {
             let decoded = match playout {
                 Playout::Packet(payload) => self.decoder.decode(&payload, &mut self.pcm, false),
@@ -222,5 +310,57 @@ impl AudioReceiver {
                 Err(e) => tracing::debug!("opus decode: {e}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds the clock frames read at the given times (ms after the first) and returns what it
+    /// reported lost after each, and the final position in frames.
+    fn run(times_ms: &[u64]) -> (Vec<u64>, u64) {
+        let start = Instant::now();
+        let mut clock = CaptureClock::default();
+        let lost = times_ms.iter().map(|&t| clock.tick(start + Duration::from_millis(t))).collect();
+        (lost, clock.samples() / FRAME_SAMPLES as u64)
+    }
+
+    #[test]
+    fn a_steady_or_jittery_source_loses_nothing() {
+        let steady: Vec<u64> = (0..100).map(|i| i * 20).collect();
+        assert_eq!(run(&steady), (vec![0; 100], 99));
+        // Fragments up to 40 ms apart, on time on average.
+        let jittery = [0, 10, 40, 60, 100, 100, 120, 160, 160, 200];
+        assert_eq!(run(&jittery).0, vec![0; 10]);
+    }
+
+    #[test]
+    fn a_stall_moves_the_clock_over_the_lost_time() {
+        // Frame 10 comes 300 ms late: 15 frames were never captured.
+        let mut times: Vec<u64> = (0..10).map(|i| i * 20).collect();
+        times.extend((10..20).map(|i| i * 20 + 300));
+        let (lost, position) = run(&times);
+        assert_eq!(lost.iter().sum::<u64>(), 15);
+        assert_eq!(lost[10], 15);
+        assert_eq!(position, 19 + 15);
+    }
+
+    #[test]
+    fn a_source_catching_up_in_a_burst_is_followed() {
+        // Late by 200 ms, then a burst of the buffered frames: one gap is reported (the clock
+        // cannot know the frames were only delayed), the burst is not a stall, and a later stall
+        // is measured from where the source really is.
+        let mut times: Vec<u64> = (0..10).map(|i| i * 20).collect();
+        times.push(400); // frame 10, due at 200
+        times.extend([400; 10]); // the burst
+        times.extend((0..10).map(|i| 420 + i * 20));
+        times.push(420 + 10 * 20 + 200); // a stall of 200 ms
+        let (lost, _) = run(&times);
+        assert_eq!(lost[10], 10);
+        assert_eq!(lost[11..lost.len() - 1].iter().sum::<u64>(), 0, "{lost:?}");
+        // Measured against the burst's pace, which ran up to a STALL ahead of real time.
+        let last = *lost.last().unwrap();
+        assert!((7..=10).contains(&last), "{lost:?}");
     }
 }

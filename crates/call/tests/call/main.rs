@@ -7,9 +7,10 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use confab_call::audio::SAMPLE_RATE;
+use confab_call::audio::{FRAME_SAMPLES, SAMPLE_RATE};
 use confab_call::{
-    CallMedia, CallState, CollectingSink, PatternSource, SineSource, VideoFrame, VideoSink, read_pattern_number,
+    AudioSource, CallMedia, CallState, CollectingSink, PatternSource, SineSource, VideoFrame, VideoSink,
+    read_pattern_number,
 };
 use support::*;
 
@@ -60,7 +61,7 @@ async fn audio_both_ways_arrives_at_the_right_pitch() {
     // Nothing but loopback: every trickled candidate and every candidate in both SDPs.
     let candidates = pair.candidates.lock().unwrap().clone();
     assert!(!candidates.is_empty(), "no local candidates were gathered");
-    for candidate in &candidates {
+    for candidate in candidates.iter().filter(|c| c["candidate"] != "") {
         let address = candidate_address(candidate["candidate"].as_str().expect("candidate string"));
         assert_eq!(address, "127.0.0.1", "{candidate}");
     }
@@ -106,6 +107,8 @@ async fn video_both_ways_decodes_nearly_every_frame_in_order() {
         },
     )
     .await;
+    // What a video call offers (docs/protocol.md lists it), for reading with --nocapture.
+    eprintln!("{}\n{}", pair.offer["sdp"].as_str().unwrap(), pair.answer["sdp"].as_str().unwrap());
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     pair.caller.set_camera(false);
@@ -246,4 +249,113 @@ impl VideoSink for SizeSink {
     fn frame(&mut self, frame: VideoFrame) {
         *self.0.lock().unwrap() = Some((frame.width, frame.height));
     }
+}
+
+/// Candidates as a browser takes them: each names the SDP's first media section (`sdpMid` "0",
+/// `sdpMLineIndex` 0) and its side's ICE username fragment, and each side ends its candidates with
+/// `candidate: ""`. The end of candidates, `null` and a bare candidate string are accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_name_their_media_section_and_end() {
+    let pair = connect(
+        CallMedia { audio_source: Some(Box::new(SineSource::new(440.0))), ..CallMedia::default() },
+        CallMedia::default(),
+    )
+    .await;
+    let attribute = |d: &serde_json::Value, name: &str| -> Vec<String> {
+        let sdp = d["sdp"].as_str().unwrap();
+        sdp.lines().filter_map(|l| l.strip_prefix(name)).map(str::to_owned).collect()
+    };
+    let (offer_mids, answer_mids) = (attribute(&pair.offer, "a=mid:"), attribute(&pair.answer, "a=mid:"));
+    assert_eq!(offer_mids.first().map(String::as_str), Some("0"), "{offer_mids:?}");
+    assert_eq!(offer_mids, answer_mids);
+    let ufrags =
+        [attribute(&pair.offer, "a=ice-ufrag:")[0].clone(), attribute(&pair.answer, "a=ice-ufrag:")[0].clone()];
+
+    // Gathering ends shortly after connecting, if it had not already.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pair.candidates.lock().unwrap().iter().filter(|c| c["candidate"] == "").count() < 2 {
+        assert!(Instant::now() < deadline, "no end of candidates: {:?}", pair.candidates.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let candidates = pair.candidates.lock().unwrap().clone();
+    for candidate in &candidates {
+        eprintln!("{candidate}");
+        assert_eq!(candidate["sdpMid"], "0", "{candidate}");
+        assert_eq!(candidate["sdpMLineIndex"], 0, "{candidate}");
+        let ufrag = candidate["usernameFragment"].as_str().expect("usernameFragment");
+        assert!(ufrags.iter().any(|u| u == ufrag), "{candidate} is of neither side ({ufrags:?})");
+    }
+    // Each side's end of candidates comes after its candidates.
+    for ufrag in &ufrags {
+        let side: Vec<_> = candidates.iter().filter(|c| c["usernameFragment"] == ufrag.as_str()).collect();
+        let ends = side.iter().filter(|c| c["candidate"] == "").count();
+        assert_eq!(ends, 1, "{side:?}");
+        assert_eq!(side.last().unwrap()["candidate"], "", "{side:?}");
+        assert!(side.len() >= 2, "{side:?}");
+    }
+
+    // What a browser may send: end of candidates (with and without a mid), null, a bare string.
+    let callee_candidate = candidates.iter().find(|c| c["usernameFragment"] == ufrags[1].as_str()).unwrap();
+    for other in [
+        serde_json::json!({"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": ufrags[1]}),
+        serde_json::json!({"candidate": ""}),
+        serde_json::Value::Null,
+        callee_candidate["candidate"].clone(),
+        // An earlier generation's is dropped, not an error.
+        serde_json::json!({"candidate": callee_candidate["candidate"], "sdpMid": "0", "usernameFragment": "old"}),
+    ] {
+        pair.caller.add_remote_candidate(other.clone()).await.unwrap_or_else(|e| panic!("{other}: {e}"));
+    }
+    assert_eq!(pair.caller.state(), CallState::Connected);
+    pair.caller.close().await.unwrap();
+    pair.callee.close().await.unwrap();
+}
+
+/// A tone that stops for `stall` once, when told to: a microphone whose driver hiccups.
+struct StallingSource {
+    tone: SineSource,
+    stall_now: Arc<std::sync::atomic::AtomicBool>,
+    stall: Duration,
+}
+
+impl AudioSource for StallingSource {
+    fn read_frame(&mut self, frame: &mut [i16; FRAME_SAMPLES]) -> confab_call::Result<()> {
+        if self.stall_now.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(self.stall);
+        }
+        self.tone.read_frame(frame)
+    }
+}
+
+/// A source that stalls for 300 ms does not make the stream silently shorter: the sender counts
+/// the stall and the frames it lost, and the receiver sees the RTP clock jump over them (with
+/// consecutive sequence numbers, so nothing is taken for lost packets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_source_shows_as_a_gap_in_the_rtp_clock() {
+    let stall_now = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let source = StallingSource {
+        tone: SineSource::new(440.0),
+        stall_now: stall_now.clone(),
+        stall: Duration::from_millis(300),
+    };
+    let pair = connect(
+        CallMedia { audio_source: Some(Box::new(source)), ..CallMedia::default() },
+        CallMedia { audio_sink: Some(Box::new(CollectingSink::new())), ..CallMedia::default() },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stall_now.store(true, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    let (sent, received) = (pair.caller.stats(), pair.callee.stats());
+    eprintln!("caller {sent:?}\ncallee {received:?}");
+    // (At least: a loaded machine may add a stall of its own.)
+    assert!(sent.audio_capture_stalls >= 1, "{sent:?}");
+    // 300 ms is 15 frames; the clock counts whole frames of lateness.
+    assert!(sent.audio_frames_skipped >= 13, "{sent:?}");
+    let gap = received.audio_gap_frames_received;
+    assert!(gap >= 13 && gap <= sent.audio_frames_skipped, "{received:?}");
+    assert_eq!(received.audio_packets_concealed, 0, "no packet was taken for lost: {received:?}");
+    pair.caller.close().await.unwrap();
+    pair.callee.close().await.unwrap();
 }
