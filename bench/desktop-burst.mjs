@@ -124,6 +124,40 @@ const cpuDelta = (a, b) => ({
   total: round(b.total - a.total),
   byProcess: Object.fromEntries(Object.entries(b.byProcess).map(([k, v]) => [k, round(v - (a.byProcess[k] ?? 0))])),
 });
+/** CPU-seconds so far by thread name (`process/thread`), over the tree's live threads; what a
+ * process's threads that have ended used shows as `process/(ended threads)`. */
+function threadCpu(root) {
+  const out = {};
+  for (const [pid, p] of tree(root)) {
+    let live = 0;
+    let tids = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const fields = text.slice(text.lastIndexOf(') ') + 2).split(' ');
+        const name = `${p.name}/${text.slice(text.indexOf('(') + 1, text.lastIndexOf(') '))}`;
+        const seconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+        out[name] = (out[name] ?? 0) + seconds;
+        live += seconds;
+      } catch {
+        // ended meanwhile
+      }
+    }
+    const ended = `${p.name}/(ended threads)`;
+    out[ended] = (out[ended] ?? 0) + Math.max(0, p.ticks / TICKS_PER_SECOND - live);
+  }
+  return out;
+}
+/** The threads that used the most between two `threadCpu()`, CPU-seconds. */
+function topThreads(before, after, n = 8) {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, round(v - (before[k] ?? 0))])
+    .filter(([, v]) => v >= 0.05).sort((x, y) => y[1] - x[1]).slice(0, n));
+}
 /** CPU-seconds of one process (the server), or null. */
 function cpuOf(pid) {
   const p = processes().get(pid);
@@ -368,6 +402,7 @@ try {
     for (let first = 1; first <= N; first += CHUNK) {
       const last = Math.min(N, first + CHUNK - 1);
       const before = cpu(pid);
+      const threadsBefore = threadCpu(pid);
       const started = Date.now();
       let next = first;
       const worker = async () => {
@@ -390,6 +425,7 @@ try {
         sendSeconds: round((sent - started) / 1000),
         storedAfterSentMs: stored - sent,
         idleAfterSentMs: idleAt === null ? null : idleAt - sent,
+        busiestThreads: topThreads(threadsBefore, threadCpu(pid), 4),
       });
       console.log(JSON.stringify({ measurement: 'step', ...steps.at(-1) }));
     }
@@ -422,6 +458,7 @@ try {
     };
     const serverCpuBefore = cpuOf(server.pid);
     const cpuStart = cpu(pid);
+    const threadsStart = threadCpu(pid);
     const burstStarted = Date.now();
     results.load.burstStart = loadavg();
     // All but the last in parallel, then the last alone: it is the newest.
@@ -469,6 +506,7 @@ try {
     const lastListSample = samples.findLast((s) => s.unread !== undefined);
     const idleAt = await idleFrom(pid, 15 * 60_000);
     const cpuEnd = cpu(pid);
+    const threadsEnd = threadCpu(pid);
     results.load.burstEnd = loadavg();
 
     // CPU per 1,000 messages: between the moments (k-1)·BUCKET and k·BUCKET were stored in the
@@ -515,7 +553,8 @@ try {
       appCpuSeconds: cpuDelta(cpuStart, cpuEnd),
       // After the list showed the last message, until idle: in no thousand above.
       appCpuSecondsAfterShownAll: round(cpuEnd.total - lastListSample.cpu),
-      appCpuSecondsAfterStoredAll: round(cpuEnd.total - samples.at(-1).cpu),
+      appCpuSecondsAfterStoredAll: cpuDelta({ total: samples.at(-1).cpu, byProcess: samples.at(-1).byProcess }, cpuEnd),
+      busiestThreads: topThreads(threadsStart, threadsEnd),
       serverCpuSeconds: round(cpuOf(server.pid) - serverCpuBefore),
       cpuPer1000: buckets,
       cpuPer1000ByShown: bucketsBy('shown').map((b) => ({ messages: b.messages, cpuSecondsPer1000: b.cpuSecondsPer1000, wallSeconds: b.wallSeconds })),
