@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use confab_call::CallStats;
+use confab_client::calls::IceServerSources;
 use confab_client::{CallSnapshot, ConnectionState, Pending};
 use confab_protocol::{
     CallType, Conversation, ConversationId, Friend, FriendRequests, Message, MessageId, Seq, User, UserId,
@@ -108,6 +109,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             list_devices,
             get_settings,
             set_settings,
+            ice_server_sources,
             watch_video,
             video_transport_stats,
             probe_server,
@@ -434,6 +436,14 @@ fn set_settings(app: State<'_, Desktop>, settings: Settings) -> Answer<()> {
     app.devices.settings.set(settings.clone()).map_err(UiError::local)?;
     app.client.set_call_config(settings.call_config());
     Ok(())
+}
+
+/// Where calls get their ICE servers: the server's list (fetched if the cached one is stale) and the
+/// user's own, without credentials.
+#[tauri::command]
+#[specta::specta]
+async fn ice_server_sources(app: State<'_, Desktop>) -> Answer<IceServerSources> {
+    Ok(app.client.ice_server_sources().await)
 }
 
 /// Where video frames go (see `media.rs` for the message layout).

@@ -1,6 +1,7 @@
 //! The app's settings: ICE servers for calls and the chosen microphone and speaker, kept as
-//! `settings.json` in the app's data directory. Nothing is built in: no ICE server by default
-//! (calls then use host candidates only), the system's default devices when none is chosen.
+//! `settings.json` in the app's data directory. Nothing is built in: the user adds no ICE server by
+//! default (calls then use those the Confab server hands out, `GET /api/calls/ice-servers`, and
+//! host candidates), the system's default devices when none is chosen.
 //! Also whether the app hosts a server ([`crate::hosting`]) and whether it keeps hosting after quitting.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,8 @@ use crate::hosting::Scope;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
-    /// STUN/TURN servers for calls, in the browser's `RTCIceServer` shape.
+    /// The user's own STUN/TURN servers for calls, in the browser's `RTCIceServer` shape: added on
+    /// top of the server's.
     pub ice_servers: Vec<IceServer>,
     /// The microphone by name (as `list_devices` gives it); the system default when `None`.
     pub microphone: Option<String>,
@@ -30,7 +32,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// What calls are built with.
+    /// What calls are built with (the client core puts the server's ICE servers first).
     pub fn call_config(&self) -> CallConfig {
         CallConfig { ice_servers: self.ice_servers.clone(), ..CallConfig::default() }
     }

@@ -57,6 +57,11 @@ export const commands = {
 	getSettings: () => typedError<Settings_Serialize, UiError>(__TAURI_INVOKE("get_settings")),
 	/**  Saves the settings; new ICE servers apply to the next call, as do the chosen devices. */
 	setSettings: (settings: Settings_Deserialize) => typedError<null, UiError>(__TAURI_INVOKE("set_settings", { settings })),
+	/**
+	 *  Where calls get their ICE servers: the server's list (fetched if the cached one is stale) and the
+	 *  user's own, without credentials.
+	 */
+	iceServerSources: () => typedError<IceServerSources_Serialize, UiError>(__TAURI_INVOKE("ice_server_sources")),
 	/**  Where video frames go (see `media.rs` for the message layout). */
 	watchVideo: (channel: Channel<VideoNotice>) => typedError<null, UiError>(__TAURI_INVOKE("watch_video", { channel })),
 	videoTransportStats: () => typedError<VideoTransportStats, UiError>(__TAURI_INVOKE("video_transport_stats")),
@@ -87,12 +92,20 @@ export type CallDevice = "microphone" | "speaker" | "camera";
 
 export type CallDirection = "outgoing" | "incoming";
 
-/**  Why a call ended: the server's reasons, and two of this device's own. */
+/**  Why a call ended: the server's reasons, and this device's own. */
 export type CallEnd = "hangup" | "cancelled" | "rejected" | "missed" | "disconnected" | "answeredElsewhere" | 
 /**  The other side was in another call (`initiateCall` refused with `busy`). */
 "busy" | 
 /**  Placing or answering the call failed (see `error`). */
-"failed";
+"failed" | 
+/**
+ *  Answered, but the media connection could never be made, and the call had no relay (no TURN
+ *  server, neither from the server nor in settings): the two sides cannot reach each other
+ *  directly, typically each behind its own router.
+ */
+"noRelay" | 
+/**  Answered, but the media connection could never be made although a relay was configured. */
+"notConnected";
 
 /**  How a call finished. */
 export type CallOutcome = 
@@ -498,27 +511,59 @@ export type IceCandidateRelayed = {
 	candidate: Value,
 };
 
-/**  One STUN or TURN server, as the user configured it (the browser's `RTCIceServer` shape). */
+/**
+ *  One STUN or TURN server, in the browser's `RTCIceServer` shape: what `GET /api/calls/ice-servers`
+ *  hands out and what a user may add in the app's settings.
+ */
 export type IceServer = IceServer_Serialize | IceServer_Deserialize;
 
-/**  One STUN or TURN server, as the user configured it (the browser's `RTCIceServer` shape). */
+/**  Where calls get their ICE servers, for showing (credentials left out). */
+export type IceServerSources = IceServerSources_Serialize | IceServerSources_Deserialize;
+
+/**  Where calls get their ICE servers, for showing (credentials left out). */
+export type IceServerSources_Deserialize = {
+	/**  The server's STUN/TURN servers (`GET /api/calls/ice-servers`); empty when it has none. */
+	fromServer: IceServer_Deserialize[],
+	/**  Why the server's list could not be had (a server older than the endpoint, offline). */
+	serverError?: string | null,
+	/**  The user's own, from settings: added on top of the server's. */
+	fromSettings: IceServer_Deserialize[],
+};
+
+/**  Where calls get their ICE servers, for showing (credentials left out). */
+export type IceServerSources_Serialize = {
+	/**  The server's STUN/TURN servers (`GET /api/calls/ice-servers`); empty when it has none. */
+	fromServer: IceServer_Serialize[],
+	/**  Why the server's list could not be had (a server older than the endpoint, offline). */
+	serverError: string | null,
+	/**  The user's own, from settings: added on top of the server's. */
+	fromSettings: IceServer_Serialize[],
+};
+
+/**
+ *  One STUN or TURN server, in the browser's `RTCIceServer` shape: what `GET /api/calls/ice-servers`
+ *  hands out and what a user may add in the app's settings.
+ */
 export type IceServer_Deserialize = {
 	/**  `stun:host:port`, `turn:host:port?transport=udp`, … (one server may have several). */
 	urls: string[],
-	/**  TURN user name; empty for STUN. */
+	/**  TURN user name; empty (and left out on the wire) for STUN. */
 	username?: string,
-	/**  TURN password; empty for STUN. */
+	/**  TURN password; empty (and left out on the wire) for STUN. */
 	credential?: string,
 };
 
-/**  One STUN or TURN server, as the user configured it (the browser's `RTCIceServer` shape). */
+/**
+ *  One STUN or TURN server, in the browser's `RTCIceServer` shape: what `GET /api/calls/ice-servers`
+ *  hands out and what a user may add in the app's settings.
+ */
 export type IceServer_Serialize = {
 	/**  `stun:host:port`, `turn:host:port?transport=udp`, … (one server may have several). */
 	urls: string[],
-	/**  TURN user name; empty for STUN. */
-	username: string,
-	/**  TURN password; empty for STUN. */
-	credential: string,
+	/**  TURN user name; empty (and left out on the wire) for STUN. */
+	username?: string,
+	/**  TURN password; empty (and left out on the wire) for STUN. */
+	credential?: string,
 };
 
 /**  A member of a conversation. */
@@ -634,7 +679,10 @@ export type Settings = Settings_Serialize | Settings_Deserialize;
 
 /**  What the user chose. Unknown or missing fields read as their defaults, so older files load. */
 export type Settings_Deserialize = {
-	/**  STUN/TURN servers for calls, in the browser's `RTCIceServer` shape. */
+	/**
+	 *  The user's own STUN/TURN servers for calls, in the browser's `RTCIceServer` shape: added on
+	 *  top of the server's.
+	 */
 	iceServers?: IceServer_Deserialize[],
 	/**  The microphone by name (as `list_devices` gives it); the system default when `None`. */
 	microphone?: string | null,
@@ -653,7 +701,10 @@ export type Settings_Deserialize = {
 
 /**  What the user chose. Unknown or missing fields read as their defaults, so older files load. */
 export type Settings_Serialize = {
-	/**  STUN/TURN servers for calls, in the browser's `RTCIceServer` shape. */
+	/**
+	 *  The user's own STUN/TURN servers for calls, in the browser's `RTCIceServer` shape: added on
+	 *  top of the server's.
+	 */
 	iceServers: IceServer_Serialize[],
 	/**  The microphone by name (as `list_devices` gives it); the system default when `None`. */
 	microphone: string | null,

@@ -32,6 +32,8 @@ export type ClientEvent = Rust.ClientEvent_Serialize;
 export type CallSnapshot = Rust.CallSnapshot_Serialize;
 /** STUN/TURN server, the browser's RTCIceServer shape. */
 export type IceServer = Rust.IceServer_Serialize;
+/** Where calls get their ICE servers: the Confab server's list and the user's own (no credentials). */
+export type IceServerSources = Rust.IceServerSources_Serialize;
 /** The app's settings (settings.json in its data directory). */
 export type Settings = Rust.Settings_Serialize;
 /** A device a call uses, as the settings and `switchCallDevice` name it. */

@@ -132,6 +132,12 @@ impl Api {
         Ok(self.request::<rest::OneConversation>(Method::POST, path, Some(&body)).await?.conversation)
     }
 
+    /// `GET /api/calls/ice-servers`: the STUN/TURN servers (with time-limited TURN credentials) the
+    /// server gives its users' calls. A server older than the endpoint answers 404.
+    pub async fn ice_servers(&self) -> Result<rest::IceServers> {
+        self.request(Method::GET, "/api/calls/ice-servers", NO_BODY).await
+    }
+
     /// Messages with `seq < before` (newest first), or the newest page.
     pub async fn history(
         &self,

@@ -16,12 +16,26 @@
 //!
 //! Devices are the app's business: it gives the client a [`MediaDevices`] (microphone, speaker,
 //! camera, a video sink towards the UI); tests give synthetic ones.
+//!
+//! ICE servers: each call's connection uses the server's list (`GET /api/calls/ice-servers`, with
+//! time-limited TURN credentials; cached for half their lifetime and fetched while the devices
+//! open, so it costs a call nothing on the critical path) and the user's own from settings on top.
+//! A server without the endpoint, or one that does not answer within [`ICE_FETCH_TIMEOUT`], leaves
+//! the user's servers alone (logged).
+//!
+//! Nothing for a call is dropped silently: pushes for a call this device is placing that overtake
+//! `initiateCall`'s answer (it wakes the placing task, while pushes are applied on the connection's
+//! task) — `callAccepted`, `callRejected`, `callEnded` and early `iceCandidate`s — are held and
+//! replayed once the call has its id (the hold and the claim happen under the calls' lock, so none
+//! falls between them); whatever is still dropped is logged, and if its call is known here, it is
+//! one of the call's `problems`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use confab_call::{
-    AudioSink, AudioSource, CallConfig, CallEvent, CallMedia, CallPeer, CallState, CallStats, VideoSource,
+    AudioSink, AudioSource, CallConfig, CallEvent, CallMedia, CallPeer, CallState, CallStats, IceServer, VideoSource,
 };
 use confab_protocol::notifications::{
     CallAccepted, CallEndReason, CallEnded, CallRejected, CallRenegotiated, IceCandidateRelayed, IncomingCall,
@@ -29,6 +43,7 @@ use confab_protocol::notifications::{
 use confab_protocol::requests::{
     AcceptCall, EndCall, IceCandidate, InitiateCall, RejectCall, RenegotiateCall, SdpKind,
 };
+use confab_protocol::rest::IceServers;
 use confab_protocol::time::now_ms;
 use confab_protocol::{CallType, ConversationId, ConversationKind, ErrorCode};
 use serde::{Deserialize, Serialize};
@@ -86,7 +101,7 @@ pub enum CallDirection {
     Incoming,
 }
 
-/// Why a call ended: the server's reasons, and two of this device's own.
+/// Why a call ended: the server's reasons, and this device's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -101,6 +116,12 @@ pub enum CallEnd {
     Busy,
     /// Placing or answering the call failed (see `error`).
     Failed,
+    /// Answered, but the media connection could never be made, and the call had no relay (no TURN
+    /// server, neither from the server nor in settings): the two sides cannot reach each other
+    /// directly, typically each behind its own router.
+    NoRelay,
+    /// Answered, but the media connection could never be made although a relay was configured.
+    NotConnected,
 }
 
 impl From<CallEndReason> for CallEnd {
@@ -200,6 +221,19 @@ impl CallSnapshot {
     }
 }
 
+/// Where calls get their ICE servers, for showing (credentials left out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct IceServerSources {
+    /// The server's STUN/TURN servers (`GET /api/calls/ice-servers`); empty when it has none.
+    pub from_server: Vec<IceServer>,
+    /// Why the server's list could not be had (a server older than the endpoint, offline).
+    pub server_error: Option<String>,
+    /// The user's own, from settings: added on top of the server's.
+    pub from_settings: Vec<IceServer>,
+}
+
 /// One call this device takes part in (or that rings here).
 struct Entry {
     view: CallSnapshot,
@@ -213,11 +247,29 @@ struct Entry {
     peer: Option<Arc<CallPeer>>,
     /// The user hung up an outgoing call before the server named it: end it once named.
     cancel_when_named: bool,
+    /// The ICE servers this call's connection was built with (the server's, then the user's).
+    ice_servers: Vec<IceServer>,
+    /// The media connection has been connected at least once.
+    connected: bool,
 }
 
 impl Entry {
     fn new(view: CallSnapshot, offerer: bool, offer: Option<String>) -> Entry {
-        Entry { view, offerer, offer, early_candidates: Vec::new(), peer: None, cancel_when_named: false }
+        Entry {
+            view,
+            offerer,
+            offer,
+            early_candidates: Vec::new(),
+            peer: None,
+            cancel_when_named: false,
+            ice_servers: Vec::new(),
+            connected: false,
+        }
+    }
+
+    /// A TURN server is among the call's ICE servers.
+    fn has_relay(&self) -> bool {
+        self.ice_servers.iter().flat_map(|s| &s.urls).any(|url| url.starts_with("turn:") || url.starts_with("turns:"))
     }
 }
 
@@ -228,11 +280,42 @@ pub(crate) struct Calls {
     devices: Mutex<Option<Arc<dyn MediaDevices>>>,
     /// ICE servers and addresses, from the app's settings.
     config: Mutex<CallConfig>,
-    /// By call id.
+    /// By call id. Locked before `early_pushes` when both are.
     entries: Mutex<HashMap<String, Entry>>,
     /// Call pushes for an id not known yet while an outgoing call waits for its id (the push can
-    /// overtake `initiateCall`'s answer on its way to the task that placed the call).
-    early_pushes: Mutex<Vec<EarlyPush>>,
+    /// overtake `initiateCall`'s answer on its way to the task that placed the call), in arrival
+    /// order, with when they came.
+    early_pushes: Mutex<Vec<(Instant, EarlyPush)>>,
+    /// Calls that ended here lately: pushes for them (candidates still on their way) are expected.
+    recently_ended: Mutex<VecDeque<String>>,
+    /// The server's ICE servers as last fetched.
+    server_ice: Mutex<ServerIce>,
+    /// One fetch of the server's ICE servers at a time (concurrent calls share it).
+    ice_fetch: tokio::sync::Mutex<()>,
+    /// How long an answered call may take to connect its media (`None`: [`CONNECT_TIMEOUT`]).
+    connect_timeout: Mutex<Option<Duration>>,
+}
+
+/// The server's ICE servers, for one session.
+#[derive(Default)]
+struct ServerIce {
+    /// Whose list it is (server URL and user id): another sign-in fetches again.
+    session: String,
+    /// The list and when it was fetched.
+    fetched: Option<(Instant, IceServers)>,
+    /// Why the last fetch failed, if it did, and when.
+    error: Option<String>,
+    failed_at: Option<Instant>,
+}
+
+impl ServerIce {
+    /// The list if it is younger than half its lifetime (`fresh`) or still valid at all.
+    fn usable(&self, session: &str, fresh: bool) -> Option<Vec<IceServer>> {
+        let (at, list) = self.fetched.as_ref().filter(|_| self.session == session)?;
+        let ttl = Duration::from_secs(list.ttl_seconds);
+        let limit = if fresh { ttl / 2 } else { ttl };
+        (at.elapsed() < limit).then(|| list.ice_servers.clone())
+    }
 }
 
 /// A call push that came before its call was known here.
@@ -240,6 +323,7 @@ enum EarlyPush {
     Accepted(CallAccepted),
     Rejected(CallRejected),
     Ended(CallEnded),
+    Candidate(IceCandidateRelayed),
 }
 
 impl EarlyPush {
@@ -248,12 +332,42 @@ impl EarlyPush {
             EarlyPush::Accepted(e) => &e.call_id,
             EarlyPush::Rejected(e) => &e.call_id,
             EarlyPush::Ended(e) => &e.call_id,
+            EarlyPush::Candidate(e) => &e.call_id,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            EarlyPush::Accepted(_) => "callAccepted",
+            EarlyPush::Rejected(_) => "callRejected",
+            EarlyPush::Ended(_) => "callEnded",
+            EarlyPush::Candidate(_) => "iceCandidate",
         }
     }
 }
 
-/// Early pushes kept at most (pushes of calls on other devices are never claimed).
-const MAX_EARLY_PUSHES: usize = 20;
+/// Early pushes kept at most, and for how long (pushes of calls on other devices are never
+/// claimed; a call's candidates are a few dozen at most).
+const MAX_EARLY_PUSHES: usize = 200;
+const EARLY_PUSH_TTL: Duration = Duration::from_secs(30);
+/// Ended calls remembered, to tell late pushes for them from unexplained ones.
+const RECENTLY_ENDED: usize = 32;
+
+/// How long a call waits for the server's ICE servers before going on with the user's alone. On
+/// loopback or a LAN the answer takes milliseconds; a server that takes seconds is unreachable or
+/// overloaded, and the call's signaling goes through it too. 2 s bounds what a slow server adds to
+/// a call (the fetch runs while the devices open, and a fresh list is cached for half its
+/// lifetime, so usually it adds nothing).
+pub const ICE_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// After a failed fetch of the server's ICE servers, calls go on without asking again for this long
+/// (a server older than the endpoint would otherwise cost every call a round trip).
+const ICE_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// How long an answered call may take to connect its media before it ends as
+/// [`CallEnd::NoRelay`] or [`CallEnd::NotConnected`]. A direct call connects in well under a
+/// second, a relayed one in a few; the engine itself gives up only after 30 s of checking.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Calls {
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -284,9 +398,90 @@ impl Client {
         *self.calls().devices.lock().unwrap_or_else(|p| p.into_inner()) = Some(devices);
     }
 
-    /// ICE servers and local addresses for the next calls (from settings; none by default).
+    /// ICE servers and local addresses for the next calls (from settings; none by default). The
+    /// server's ICE servers come first; these are added on top.
     pub fn set_call_config(&self, config: CallConfig) {
         *self.calls().config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    /// How long an answered call may take to connect its media ([`CONNECT_TIMEOUT`] by default).
+    pub fn set_call_connect_timeout(&self, timeout: Duration) {
+        *self.calls().connect_timeout.lock().unwrap_or_else(|p| p.into_inner()) = Some(timeout);
+    }
+
+    /// The ICE servers a call's media connection was built with: the server's (with their TURN
+    /// credentials), then the user's.
+    pub fn call_ice_servers(&self, call_id: &str) -> Option<Vec<IceServer>> {
+        self.calls().entries().get(call_id).filter(|e| e.peer.is_some()).map(|e| e.ice_servers.clone())
+    }
+
+    /// Where the next call's ICE servers come from: the server's list (fetched if the cached one is
+    /// stale) and the user's own. Credentials are left out: this is for showing.
+    pub async fn ice_server_sources(&self) -> IceServerSources {
+        let from_server = self.server_ice_servers().await;
+        let server_error = self.calls().server_ice.lock().unwrap_or_else(|p| p.into_inner()).error.clone();
+        let from_settings = self.calls().config.lock().unwrap_or_else(|p| p.into_inner()).ice_servers.clone();
+        let shown = |list: Vec<IceServer>| {
+            list.into_iter().map(|s| IceServer { urls: s.urls, ..IceServer::default() }).collect()
+        };
+        IceServerSources { from_server: shown(from_server), server_error, from_settings: shown(from_settings) }
+    }
+
+    /// The server's ICE servers for a call: the cached list while it is fresh, else fetched (at
+    /// most [`ICE_FETCH_TIMEOUT`]); on failure a cached list still valid, else none (logged).
+    async fn server_ice_servers(&self) -> Vec<IceServer> {
+        let Some((server_url, user)) = self.session() else { return Vec::new() };
+        let session = format!("{server_url}#{}", user.id);
+        // A fresh list, or a failure so recent that asking again would only delay the call.
+        let known = || {
+            let ice = self.calls().server_ice.lock().unwrap_or_else(|p| p.into_inner());
+            let failed_lately =
+                ice.session == session && ice.failed_at.is_some_and(|at| at.elapsed() < ICE_RETRY_AFTER);
+            ice.usable(&session, true)
+                .or_else(|| failed_lately.then(|| ice.usable(&session, false).unwrap_or_default()))
+        };
+        if let Some(list) = known() {
+            return list;
+        }
+        let _one = self.calls().ice_fetch.lock().await;
+        if let Some(list) = known() {
+            return list;
+        }
+        let fetched = match self.api() {
+            Ok(api) => match tokio::time::timeout(ICE_FETCH_TIMEOUT, api.ice_servers()).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {ICE_FETCH_TIMEOUT:?}")),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        let mut ice = self.calls().server_ice.lock().unwrap_or_else(|p| p.into_inner());
+        if ice.session != session {
+            *ice = ServerIce { session: session.clone(), ..ServerIce::default() };
+        }
+        match fetched {
+            Ok(list) => {
+                let servers = list.ice_servers.clone();
+                ice.fetched = Some((Instant::now(), list));
+                ice.error = None;
+                ice.failed_at = None;
+                servers
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "the server's ICE servers could not be had; calls use the user's alone");
+                ice.error = Some(e);
+                ice.failed_at = Some(Instant::now());
+                ice.usable(&session, false).unwrap_or_default()
+            }
+        }
+    }
+
+    /// Fetches the server's ICE servers in the background if the cached list is not fresh (a call
+    /// rings here: by the time it is accepted, the list is at hand).
+    fn prefetch_ice_servers(&self) {
+        let client = self.clone();
+        tokio::spawn(async move {
+            client.server_ice_servers().await;
+        });
     }
 
     /// The calls of this device as they are now (ringing, under way).
@@ -313,6 +508,13 @@ impl Client {
     async fn finish_call(&self, call_id: &str, reason: CallEnd, server_duration_ms: Option<i64>) {
         let entry = self.calls().entries().remove(call_id);
         let Some(mut entry) = entry else { return };
+        {
+            let mut ended = self.calls().recently_ended.lock().unwrap_or_else(|p| p.into_inner());
+            ended.push_back(call_id.to_owned());
+            if ended.len() > RECENTLY_ENDED {
+                ended.pop_front();
+            }
+        }
         entry.view.end(reason, server_duration_ms);
         self.emit(ClientEvent::Call(Box::new(entry.view)));
         if let Some(peer) = entry.peer
@@ -339,19 +541,24 @@ impl Client {
             .unwrap_or_default()
     }
 
-    /// Builds a peer with this client's devices and configuration, and starts pumping its events.
+    /// Builds a peer with this client's devices and configuration (the server's ICE servers, then
+    /// the user's), and starts pumping its events.
     async fn new_peer(&self, call_id: &str, call_type: CallType) -> Result<(Arc<CallPeer>, PeerEvents)> {
         let devices = self.calls().devices.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let opened = match devices {
-            // Opening a device blocks (ALSA, V4L2): not on an async worker.
-            Some(devices) => {
-                let id = call_id.to_owned();
-                tokio::task::spawn_blocking(move || devices.open(&id, call_type))
-                    .await
-                    .map_err(|e| Error::Protocol(format!("opening devices panicked: {e}")))?
+        let open = async {
+            match devices {
+                // Opening a device blocks (ALSA, V4L2): not on an async worker.
+                Some(devices) => {
+                    let id = call_id.to_owned();
+                    tokio::task::spawn_blocking(move || devices.open(&id, call_type))
+                        .await
+                        .map_err(|e| Error::Protocol(format!("opening devices panicked: {e}")))
+                }
+                None => Ok(OpenedMedia::default()),
             }
-            None => OpenedMedia::default(),
         };
+        let (opened, from_server) = tokio::join!(open, self.server_ice_servers());
+        let opened = opened?;
         if !opened.problems.is_empty() {
             self.update_call(call_id, |entry| {
                 for message in opened.problems {
@@ -359,7 +566,9 @@ impl Client {
                 }
             });
         }
-        let config = self.calls().config.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut config = self.calls().config.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        config.ice_servers = from_server.into_iter().chain(config.ice_servers).collect();
+        self.update_call(call_id, |entry| entry.ice_servers = config.ice_servers.clone());
         let (peer, events) = CallPeer::new(config, opened.media).await?;
         Ok((Arc::new(peer), PeerEvents(events)))
     }
@@ -411,16 +620,23 @@ impl Client {
             devices.outgoing_named(&call_id);
         }
         let mut unnamed = Some(peer);
-        let named = {
+        // Named and its held pushes claimed under one lock: a push is either held before this (and
+        // claimed here) or finds the call under its id after.
+        let (named, early) = {
             let mut entries = self.calls().entries();
-            entries.remove(OUTGOING_CALL_ID).map(|mut entry| {
+            let named = entries.remove(OUTGOING_CALL_ID).map(|mut entry| {
                 entry.view.call_id = call_id.clone();
                 entry.view.replaces = Some(OUTGOING_CALL_ID.to_owned());
                 entry.peer = unnamed.take();
                 let named = (entry.view.clone(), entry.cancel_when_named);
                 entries.insert(call_id.clone(), entry);
                 named
-            })
+            });
+            let mut pushes = self.calls().early_pushes.lock().unwrap_or_else(|p| p.into_inner());
+            let (mine, others): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut *pushes).into_iter().partition(|(_, p)| p.call_id() == call_id);
+            *pushes = others;
+            (named, mine)
         };
         // Only `start_call` forgets the outgoing entry, after this returns; hang up if it ever did.
         let Some((snapshot, cancelled)) = named else {
@@ -436,18 +652,16 @@ impl Client {
             let _ = self.end_call(&call_id).await;
             return Ok(call_id);
         }
-        // Pushes for this call that overtook the answer.
-        let early: Vec<EarlyPush> = {
-            let mut pushes = self.calls().early_pushes.lock().unwrap_or_else(|p| p.into_inner());
-            let (mine, others) = std::mem::take(&mut *pushes).into_iter().partition(|p| p.call_id() == call_id);
-            *pushes = others;
-            mine
-        };
-        for push in early {
+        // Pushes for this call that overtook the answer, in the order they came.
+        if !early.is_empty() {
+            tracing::debug!(call_id, held = early.len(), "replaying pushes that overtook initiateCall's answer");
+        }
+        for (_, push) in early {
             match push {
                 EarlyPush::Accepted(e) => self.on_call_accepted(&e).await,
                 EarlyPush::Rejected(e) => self.on_call_rejected(e).await,
                 EarlyPush::Ended(e) => self.on_call_ended(e).await,
+                EarlyPush::Candidate(e) => self.on_remote_candidate(&e).await,
             }
         }
         Ok(call_id)
@@ -495,6 +709,7 @@ impl Client {
                     entry.view.answered_at.get_or_insert_with(now_ms);
                 });
                 self.pump(call_id.to_owned(), events);
+                self.connect_deadline(call_id.to_owned());
                 Ok(())
             }
             Err(e) => {
@@ -609,6 +824,36 @@ impl Client {
         });
     }
 
+    /// Once a call is answered, its media must connect within the connect timeout, or the call
+    /// ends saying why ([`Client::could_not_connect`]) instead of staying at "connecting" for the
+    /// 30 s the engine takes to give up.
+    fn connect_deadline(&self, call_id: String) {
+        let timeout = self.calls().connect_timeout.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or(CONNECT_TIMEOUT);
+        let client = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let stuck = client.calls().entries().get(&call_id).is_some_and(|e| !e.connected);
+            if stuck {
+                tracing::info!(call_id, ?timeout, "the media did not connect in time");
+                client.could_not_connect(&call_id).await;
+            }
+        });
+    }
+
+    /// An answered call whose media never connected: it ends as [`CallEnd::NoRelay`] when it had
+    /// no TURN server (the likely cause: the two sides cannot reach each other directly), else as
+    /// [`CallEnd::NotConnected`]; the server ends it for the other side.
+    async fn could_not_connect(&self, call_id: &str) {
+        let Some(relay) = self.calls().entries().get(call_id).map(Entry::has_relay) else { return };
+        let reason = if relay { CallEnd::NotConnected } else { CallEnd::NoRelay };
+        tracing::warn!(call_id, ?reason, "the call's media could not connect");
+        // The entry goes first, so the server's `callEnded` echo (if any) finds nothing to end.
+        self.finish_call(call_id, reason, None).await;
+        if let Err(e) = self.request(&EndCall { call_id: call_id.to_owned() }).await {
+            tracing::debug!(call_id, error = %e, "ending a call that could not connect");
+        }
+    }
+
     /// Forwards a peer's candidates to the server and its state to the call's snapshot; a
     /// connection that failed ends the call.
     fn pump(&self, call_id: String, mut events: PeerEvents) {
@@ -625,8 +870,17 @@ impl Client {
                         });
                     }
                     CallEvent::State(state) => {
-                        client.update_call(&call_id, |entry| entry.view.media = Some(state));
+                        let mut was_connected = false;
+                        client.update_call(&call_id, |entry| {
+                            entry.view.media = Some(state);
+                            entry.connected |= state == CallState::Connected;
+                            was_connected = entry.connected;
+                        });
                         match state {
+                            CallState::Failed if !was_connected => {
+                                client.could_not_connect(&call_id).await;
+                                break;
+                            }
                             CallState::Failed => {
                                 client.update_call(&call_id, |entry| {
                                     entry.view.problem("the connection to the other side was lost".into())
@@ -645,17 +899,36 @@ impl Client {
     }
 
     /// Keeps a push for a call not known here while an outgoing call waits for its id; true if kept.
+    /// Held under the entries' lock, which `place_call` names the call under: no push falls between.
     fn keep_early(&self, call_id: &str, push: impl FnOnce() -> EarlyPush) -> bool {
         let entries = self.calls().entries();
         if entries.contains_key(call_id) || !entries.contains_key(OUTGOING_CALL_ID) {
             return false;
         }
-        drop(entries);
         let mut pushes = self.calls().early_pushes.lock().unwrap_or_else(|p| p.into_inner());
-        pushes.push(push());
+        pushes.push((Instant::now(), push()));
+        // Never claimed (a call of another device, or placing failed after the server named it).
         let excess = pushes.len().saturating_sub(MAX_EARLY_PUSHES);
-        pushes.drain(..excess);
+        let stale = pushes.iter().skip(excess).take_while(|(at, _)| at.elapsed() > EARLY_PUSH_TTL).count();
+        for (_, push) in pushes.drain(..excess + stale) {
+            tracing::warn!(
+                call_id = push.call_id(),
+                event = push.name(),
+                "a call push held for a call never named here is dropped"
+            );
+        }
         true
+    }
+
+    /// A push for a call not known here (and not held): logged, quietly if the call ended lately.
+    fn unclaimed(&self, call_id: &str, event: &str) {
+        let ended =
+            self.calls().recently_ended.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|id| id == call_id);
+        if ended {
+            tracing::debug!(call_id, event, "a push for a call that ended here");
+        } else {
+            tracing::warn!(call_id, event, "a push for a call not known here is dropped");
+        }
     }
 
     /// A call rings here: keep its offer until this device accepts.
@@ -669,6 +942,7 @@ impl Client {
         );
         self.calls().entries().insert(call.call_id.clone(), Entry::new(view.clone(), false, Some(call.sdp.clone())));
         self.emit(ClientEvent::Call(Box::new(view)));
+        self.prefetch_ice_servers();
     }
 
     /// The callee answered: apply the answer (an unusable one ends the call).
@@ -684,13 +958,21 @@ impl Client {
             }
         });
         if !answered {
-            return;
+            return self.unclaimed(call_id, "callAccepted");
         }
-        if let Some(peer) = self.calls().peer(call_id)
-            && let Err(e) = peer.set_answer(description("answer", &accepted.sdp)).await
-        {
-            self.update_call(call_id, |entry| entry.view.problem(format!("the answer was unusable: {e}")));
+        let Some(peer) = self.calls().peer(call_id) else {
+            // Only a call this device placed is accepted here, and it has its peer once named.
+            tracing::warn!(call_id, "callAccepted for a call without a connection here");
+            self.update_call(call_id, |entry| entry.view.problem("the answer came before the call was set up".into()));
             let _ = self.end_call(call_id).await;
+            return;
+        };
+        match peer.set_answer(description("answer", &accepted.sdp)).await {
+            Ok(()) => self.connect_deadline(call_id.clone()),
+            Err(e) => {
+                self.update_call(call_id, |entry| entry.view.problem(format!("the answer was unusable: {e}")));
+                let _ = self.end_call(call_id).await;
+            }
         }
     }
 
@@ -698,7 +980,9 @@ impl Client {
         if self.keep_early(&rejected.call_id, || EarlyPush::Rejected(rejected.clone())) {
             return;
         }
-        self.update_call(&rejected.call_id, |entry| entry.view.reject_reason = rejected.reason.clone());
+        if !self.update_call(&rejected.call_id, |entry| entry.view.reject_reason = rejected.reason.clone()) {
+            return self.unclaimed(&rejected.call_id, "callRejected");
+        }
         self.finish_call(&rejected.call_id, CallEnd::Rejected, None).await;
     }
 
@@ -706,12 +990,32 @@ impl Client {
         if self.keep_early(&ended.call_id, || EarlyPush::Ended(ended.clone())) {
             return;
         }
+        let timeout = self.calls().connect_timeout.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or(CONNECT_TIMEOUT);
+        let never_connected = match self.calls().entries().get(&ended.call_id) {
+            None => return self.unclaimed(&ended.call_id, "callEnded"),
+            // The other side gave up connecting (its connect timeout ran out about when ours would):
+            // its hang-up is this side's failure to connect too.
+            Some(entry) => {
+                let waited = entry.view.answered_at.map_or(0, |at| now_ms() - at);
+                ended.reason == CallEndReason::Hangup
+                    && !entry.connected
+                    && entry.peer.is_some()
+                    && u128::try_from(waited).unwrap_or(0) * 4 >= timeout.as_millis() * 3
+            }
+        };
+        if never_connected {
+            return self.could_not_connect(&ended.call_id).await;
+        }
         self.finish_call(&ended.call_id, ended.reason.into(), Some(ended.duration_ms)).await;
     }
 
-    /// A candidate from the other side: to the peer, or kept until the peer exists.
+    /// A candidate from the other side: to the peer, or kept until the peer exists (or, while the
+    /// call is being placed, until it has its id).
     pub(crate) async fn on_remote_candidate(&self, relayed: &IceCandidateRelayed) {
         let call_id = &relayed.call_id;
+        if self.keep_early(call_id, || EarlyPush::Candidate(relayed.clone())) {
+            return;
+        }
         let candidate = relayed.candidate.clone();
         let peer = {
             let mut entries = self.calls().entries();
@@ -721,13 +1025,16 @@ impl Client {
                     entry.early_candidates.push(candidate.clone());
                     None
                 }
-                None => None,
+                None => return self.unclaimed(call_id, "iceCandidate"),
             }
         };
         if let Some(peer) = peer
             && let Err(e) = peer.add_remote_candidate(candidate).await
         {
-            tracing::debug!(error = %e, call_id, "a remote candidate was refused");
+            tracing::warn!(error = %e, call_id, "a remote candidate was refused");
+            self.update_call(call_id, |entry| {
+                entry.view.problem(format!("a connection candidate from the other side was refused: {e}"))
+            });
         }
     }
 
@@ -735,7 +1042,9 @@ impl Client {
     /// [`ClientEvent::CallRenegotiated`] once it is applied.
     pub(crate) fn on_renegotiate(&self, renegotiated: CallRenegotiated) {
         let CallRenegotiated { call_id, kind, sdp, .. } = renegotiated;
-        let Some(peer) = self.calls().peer(&call_id) else { return };
+        let Some(peer) = self.calls().peer(&call_id) else {
+            return self.unclaimed(&call_id, "renegotiateCall");
+        };
         let client = self.clone();
         tokio::spawn(async move {
             let applied = match kind {

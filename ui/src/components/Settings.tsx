@@ -1,18 +1,21 @@
 import { useEffect, useState } from 'react';
 
 import { backend } from '../backend';
-import type { IceServer, Settings } from '../types';
+import { iceSourcesText } from '../logic/calls';
+import type { IceServer, IceServerSources, Settings } from '../types';
 import { DeviceChoice } from './Calls';
 import { HostingSettings } from './Hosting';
 
-/** Calls: ICE servers (none by default) and devices; hosting. */
+/** Calls: ICE servers (the server's, and the user's own on top) and devices; hosting. */
 export function SettingsPanel() {
   const [settings, setSettings] = useState<Settings | null>(null);
+  const [sources, setSources] = useState<IceServerSources | null>(null);
   const [draft, setDraft] = useState<IceServer>({ urls: [], username: '', credential: '' });
   const [urls, setUrls] = useState('');
   const [error, setError] = useState('');
   useEffect(() => {
     backend.getSettings().then(setSettings);
+    backend.iceServerSources().then(setSources, () => {});
   }, []);
   if (!settings) return <section className="settings" data-testid="settings" />;
 
@@ -26,6 +29,7 @@ export function SettingsPanel() {
       .then((next) => {
         setSettings(next);
         setError('');
+        backend.iceServerSources().then(setSources, () => {});
         setUrls('');
         setDraft({ urls: [], username: '', credential: '' });
       }, (e) => setError(e.message));
@@ -36,11 +40,13 @@ export function SettingsPanel() {
       <h2>Calls</h2>
       <h3>ICE servers</h3>
       <p className="hint">
-        STUN finds your public address; TURN relays calls that cannot connect directly. None is set by default: calls then
-        work on the same network only. Changes apply to the next call.
+        STUN finds your public address; TURN relays calls that cannot connect directly. Calls use the servers your Confab
+        server offers, and the ones you add here on top. Changes apply to the next call.
       </p>
+      {sources && <IceSources sources={sources} />}
+      <h4>Yours</h4>
       <ul className="ice-servers" data-testid="ice-servers">
-        {settings.iceServers.length === 0 && <li className="hint">No ICE servers.</li>}
+        {settings.iceServers.length === 0 && <li className="hint">None added.</li>}
         {settings.iceServers.map((server, i) => (
           <li key={i} className="row" data-testid="ice-server">
             <span>{server.urls.join(', ')}{server.username && ` · ${server.username}`}</span>
@@ -62,5 +68,22 @@ export function SettingsPanel() {
       <DeviceChoice />
       <HostingSettings />
     </section>
+  );
+}
+
+/** The server's ICE servers (URLs only) and whether calls have a relay. */
+function IceSources({ sources }: { sources: IceServerSources }) {
+  const text = iceSourcesText(sources);
+  return (
+    <div className="ice-sources" data-testid="ice-sources">
+      <h4>From your Confab server</h4>
+      <p className="hint" data-testid="ice-server-source">{text.server}</p>
+      {sources.fromServer.length > 0 && (
+        <ul className="ice-servers" data-testid="ice-servers-from-server">
+          {sources.fromServer.map((server, i) => <li key={i} className="row" data-testid="ice-server-offered">{server.urls.join(', ')}</li>)}
+        </ul>
+      )}
+      <p className="hint" data-testid="ice-relay">{text.relay}</p>
+    </div>
   );
 }

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 
 import type { CallRecord } from '../types';
 import {
-  type CallView, OUTGOING, busy, callRecordIcon, callRecordText, callsReducer, endText, formatDuration, initialCalls,
-  ringingCalls, shownCall,
+  type CallView, OUTGOING, busy, callRecordIcon, callRecordText, callsReducer, endText, formatDuration, hasRelay,
+  iceSourcesText, initialCalls, ringingCalls, shownCall,
 } from './calls';
 import { FrameMeter, parseVideoMessage } from './video';
 
@@ -144,6 +144,52 @@ describe('endText', () => {
     expect(endText(ended(out, 'disconnected'))).toBe('Call ended: connection lost');
     expect(endText(ended(out, 'disconnected', { answeredAt: 1, durationMs: 5_000 }))).toBe('Call ended: connection lost · 0:05');
     expect(endText(ended(out, 'failed'))).toBe('Call failed: unknown error');
+  });
+
+  it('says why an answered call could not connect, instead of connecting on', () => {
+    const answered = { answeredAt: 1_000 };
+    expect(endText(ended(snap({ callId: 'c1', peerName: 'alice', ...answered }), 'noRelay'))).toBe('Could not reach alice: no relay available');
+    expect(endText(ended(incoming(answered), 'noRelay'))).toBe('Could not reach alice: no relay available');
+    expect(endText(ended(snap({ callId: 'c1', ...answered }), 'notConnected'))).toBe('Could not connect the call');
+    // The call view shows it (an answered incoming call is the call view's, not a dialog's).
+    const s = run(ended(incoming(answered), 'noRelay'));
+    expect(shownCall(s)?.endReason).toBe('noRelay');
+    expect(ringingCalls(s)).toEqual([]);
+  });
+});
+
+describe('ICE server sources', () => {
+  const stun = { urls: ['stun:confab.example.org:3478'] };
+  const turn = { urls: ['turn:confab.example.org:3478?transport=udp'] };
+  const mine = { urls: ['turns:relay.example.net:5349'], username: 'me', credential: 'secret' };
+
+  it('tells a relay from STUN', () => {
+    expect(hasRelay([stun])).toBe(false);
+    expect(hasRelay([stun, turn])).toBe(true);
+    expect(hasRelay([mine])).toBe(true);
+    expect(hasRelay([])).toBe(false);
+  });
+
+  it("says what the server offers and whether calls have a relay", () => {
+    expect(iceSourcesText({ fromServer: [stun, turn], serverError: null, fromSettings: [] })).toEqual({
+      server: 'Your Confab server offers these; credentials are handed out per call.',
+      relay: 'Calls that cannot connect directly go through a relay (TURN).',
+    });
+    expect(iceSourcesText({ fromServer: [], serverError: null, fromSettings: [] })).toEqual({
+      server: 'Your Confab server offers no STUN or TURN server.',
+      relay: 'No relay (TURN) is available: calls connect only when both sides can reach each other directly, for example on the same network.',
+    });
+    // The user's own relay counts too.
+    expect(iceSourcesText({ fromServer: [stun], serverError: null, fromSettings: [mine] }).relay)
+      .toBe('Calls that cannot connect directly go through a relay (TURN).');
+  });
+
+  it('says when the server gave no list (an older server, or offline)', () => {
+    const old = iceSourcesText({ fromServer: [], serverError: 'unexpected answer from the server: HTTP 404 Not Found', fromSettings: [] });
+    expect(old.server).toBe('Your Confab server gave no list (it may be an older version, or it did not answer): only the servers you add are used.');
+    expect(old.relay).toMatch(/^No relay/);
+    expect(iceSourcesText({ fromServer: [turn], serverError: 'offline', fromSettings: [] }).server)
+      .toBe('Your Confab server did not answer just now; its last list is used.');
   });
 });
 

@@ -3,7 +3,7 @@
 // calls.rs); the UI keeps the latest snapshot of each call and only decides when an ended one
 // leaves the screen. Pure, so it is tested without a backend.
 
-import { type CallRecord, type CallSnapshot, type Id, OUTGOING_CALL_ID } from '../types';
+import { type CallRecord, type CallSnapshot, type IceServer, type IceServerSources, type Id, OUTGOING_CALL_ID } from '../types';
 
 /** A call as shown: the core's snapshot, as it came. */
 export type CallView = CallSnapshot;
@@ -95,6 +95,9 @@ export function endText(call: CallView): string {
     case 'answeredElsewhere': return 'Answered on another device';
     case 'disconnected': return call.answeredAt !== null ? `Call ended: connection lost · ${formatDuration(call.durationMs)}` : 'Call ended: connection lost';
     case 'failed': return `Call failed: ${call.error ?? 'unknown error'}`;
+    // Answered, but the media never connected (the core gives up after its connect timeout).
+    case 'noRelay': return `Could not reach ${peer}: no relay available`;
+    case 'notConnected': return 'Could not connect the call';
     case 'hangup': return `Call ended · ${formatDuration(call.durationMs)}`;
     default: return 'Call ended';
   }
@@ -118,4 +121,28 @@ export function callRecordText(record: CallRecord, me: Id): string {
 export function callRecordIcon(record: CallRecord): string {
   if (record.outcome !== 'completed') return record.callType === 'video' ? '📵' : '☎️';
   return record.callType === 'video' ? '🎥' : '📞';
+}
+
+/** True if one of these servers is a relay (TURN). */
+export function hasRelay(servers: IceServer[]): boolean {
+  return servers.some((s) => s.urls.some((url) => /^turns?:/i.test(url)));
+}
+
+/** What Settings says about where calls get their ICE servers (the core's `IceServerSources`): the
+ * server's list first, the user's on top. */
+export function iceSourcesText(sources: IceServerSources): { server: string; relay: string } {
+  let server: string;
+  if (sources.serverError !== null) {
+    server = sources.fromServer.length > 0
+      ? 'Your Confab server did not answer just now; its last list is used.'
+      : 'Your Confab server gave no list (it may be an older version, or it did not answer): only the servers you add are used.';
+  } else if (sources.fromServer.length === 0) {
+    server = 'Your Confab server offers no STUN or TURN server.';
+  } else {
+    server = `Your Confab server offers ${sources.fromServer.length === 1 ? 'this one' : 'these'}; credentials are handed out per call.`;
+  }
+  const relay = hasRelay([...sources.fromServer, ...sources.fromSettings])
+    ? 'Calls that cannot connect directly go through a relay (TURN).'
+    : 'No relay (TURN) is available: calls connect only when both sides can reach each other directly, for example on the same network.';
+  return { server, relay };
 }

@@ -409,3 +409,103 @@ async fn a_microphone_that_stops_is_reported_and_the_call_goes_on() {
     assert_eq!(alice.client.call_state(&call_id), Some(CallState::Connected), "the call goes on");
     alice.client.end_call(&call_id).await.unwrap();
 }
+
+/// A callee that answers the moment its phone rings (in the loop that hears the ring), 100 calls
+/// in a row: every call gets media both ways. The answer can then reach the caller before
+/// `initiateCall`'s ack has woken the task that placed the call, so `callAccepted` and the
+/// callee's first candidates arrive for a call id not known yet: they must be held until the call
+/// is named, not dropped (a dropped answer or candidate leaves a call without media).
+#[tokio::test]
+async fn a_callee_that_answers_instantly_gets_media_on_every_one_of_100_calls() {
+    const CALLS: usize = 100;
+    // initiateCall's default limit is one a second.
+    let server =
+        Server::start_with_limits("register=1000:1000,login=1000:1000,login_ip=1000:1000,calls=1000:1000").await;
+    let (alice, bob, conversation) = pair(&server, "instant").await;
+    equip(&alice, &TestDevices::new(440.0));
+    equip(&bob, &TestDevices::new(660.0));
+
+    let answering = bob.client.clone();
+    let mut rings = bob.client.subscribe();
+    let answerer = tokio::spawn(async move {
+        let mut answered = 0;
+        while answered < CALLS {
+            match rings.recv().await {
+                Ok(ClientEvent::Call(call))
+                    if call.direction == CallDirection::Incoming && call.phase == CallPhase::Ringing =>
+                {
+                    answering.accept_call(&call.call_id).await.unwrap();
+                    answered += 1;
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => panic!("the answerer lagged by {n}"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+
+    let started = Instant::now();
+    for n in 0..CALLS {
+        let call_id = alice.client.start_call(conversation, CallType::Audio).await.unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let heard = |c: &TestClient| c.client.call_stats(&call_id).map_or(0, |s| s.audio_packets_received);
+            if heard(&alice) > 0 && heard(&bob) > 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "call {n} got no media both ways: alice {:?} {:?}, bob {:?} {:?}",
+                alice.client.calls_now(),
+                alice.client.call_stats(&call_id),
+                bob.client.calls_now(),
+                bob.client.call_stats(&call_id),
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        alice.client.end_call(&call_id).await.unwrap();
+        while !bob.client.calls_now().is_empty() {
+            assert!(Instant::now() < deadline + WAIT, "call {n} did not end at bob's");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    eprintln!("{CALLS} calls with media both ways in {:?}", started.elapsed());
+    answerer.await.unwrap();
+}
+
+/// An answered call whose media cannot connect (here the callee has only an IPv6 loopback address,
+/// the caller only IPv4: no candidate pair can work) ends saying why instead of "connecting…" on:
+/// without any TURN server the reason is `noRelay`; with one (the user's, unreachable here) it is
+/// `notConnected`.
+#[tokio::test]
+async fn a_call_whose_media_cannot_connect_ends_saying_why() {
+    let server = Server::start().await;
+    let (mut alice, mut bob, conversation) = pair(&server, "noconnect").await;
+    equip(&alice, &TestDevices::new(440.0));
+    bob.client.set_media_devices(Arc::new(TestDevices::new(660.0)));
+    bob.client.set_call_config(CallConfig { udp_addrs: vec!["[::1]:0".into()], ..CallConfig::loopback_only() });
+    for client in [&alice, &bob] {
+        client.client.set_call_connect_timeout(Duration::from_secs(2));
+    }
+
+    for (relay, expected) in [(false, CallEnd::NoRelay), (true, CallEnd::NotConnected)] {
+        if relay {
+            let turn = confab_client::media::IceServer {
+                urls: vec!["turn:127.0.0.1:9?transport=udp".into()],
+                username: "someone".into(),
+                credential: "secret".into(),
+            };
+            alice.client.set_call_config(CallConfig { ice_servers: vec![turn], ..CallConfig::loopback_only() });
+        }
+        let call_id = alice.client.start_call(conversation, CallType::Audio).await.unwrap();
+        assert_eq!(incoming(&mut bob).await, call_id);
+        let answered = Instant::now();
+        bob.client.accept_call(&call_id).await.unwrap();
+        assert_eq!(ended(&mut alice, &call_id).await, expected);
+        eprintln!("relay {relay}: ended as {expected:?} {:?} after the answer", answered.elapsed());
+        assert!(answered.elapsed() < Duration::from_secs(5), "{:?}", answered.elapsed());
+        // Bob has no relay either way; whichever side gave up first, his call says why too.
+        assert_eq!(ended(&mut bob, &call_id).await, CallEnd::NoRelay);
+        assert!(alice.client.calls_now().is_empty() && bob.client.calls_now().is_empty());
+    }
+}
