@@ -509,3 +509,55 @@ async fn a_call_whose_media_cannot_connect_ends_saying_why() {
         assert!(alice.client.calls_now().is_empty() && bob.client.calls_now().is_empty());
     }
 }
+
+/// Each call's connection is built with the server's ICE servers (`GET /api/calls/ice-servers`:
+/// here an external TURN relay with time-limited credentials for the caller and for the callee)
+/// and the user's own on top; the call still connects (host candidates on loopback).
+#[tokio::test]
+async fn a_call_uses_the_servers_ice_servers_and_the_users_own_on_top() {
+    let server = Server::start_with_env(&[
+        ("CONFAB_TURN_URLS", "turn:127.0.0.1:3478?transport=udp"),
+        ("CONFAB_TURN_SECRET", "a test secret"),
+        ("CONFAB_TURN_TTL_SECS", "600"),
+    ])
+    .await;
+    let (mut alice, mut bob, conversation) = pair(&server, "iceservers").await;
+    equip(&alice, &TestDevices::new(440.0));
+    equip(&bob, &TestDevices::new(660.0));
+    let mine = confab_client::media::IceServer { urls: vec!["stun:127.0.0.1:3479".into()], ..Default::default() };
+    alice.client.set_call_config(CallConfig { ice_servers: vec![mine.clone()], ..CallConfig::loopback_only() });
+
+    // What Settings shows: the server's URL without credentials, and the user's.
+    let sources = alice.client.ice_server_sources().await;
+    assert_eq!(sources.server_error, None);
+    assert!(sources.from_server.iter().all(|s| s.username.is_empty() && s.credential.is_empty()), "{sources:?}");
+    assert!(sources.from_server.iter().any(|s| s.urls == ["turn:127.0.0.1:3478?transport=udp"]), "{sources:?}");
+    assert_eq!(sources.from_settings, vec![mine.clone()]);
+
+    let call_id = alice.client.start_call(conversation, CallType::Audio).await.unwrap();
+    assert_eq!(incoming(&mut bob).await, call_id);
+    bob.client.accept_call(&call_id).await.unwrap();
+    media_connected(&mut alice, &call_id).await;
+    media_connected(&mut bob, &call_id).await;
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    for (who, client, user_id) in [("alice", &alice, alice.id()), ("bob", &bob, bob.id())] {
+        let servers = client.client.call_ice_servers(&call_id).unwrap();
+        eprintln!("{who}'s call: {servers:?}");
+        let turn = servers
+            .iter()
+            .find(|s| s.urls.iter().any(|u| u == "turn:127.0.0.1:3478?transport=udp"))
+            .unwrap_or_else(|| panic!("{who}'s call has the server's TURN entry: {servers:?}"));
+        // TURN REST API credentials: `expiry:userId`, the expiry the TTL ahead.
+        let (expiry, user) = turn.username.split_once(':').unwrap();
+        assert_eq!(user, user_id.to_string(), "{who}");
+        let expiry: u64 = expiry.parse().unwrap();
+        assert!(expiry > now + 500 && expiry <= now + 601, "{who}: expiry {expiry}, now {now}");
+        assert!(!turn.credential.is_empty());
+        // The server's first, the user's on top.
+        let user_servers: &[_] = if who == "alice" { std::slice::from_ref(&mine) } else { &[] };
+        assert!(servers.ends_with(user_servers), "{who}: {servers:?}");
+    }
+    alice.client.end_call(&call_id).await.unwrap();
+    assert_eq!(ended(&mut bob, &call_id).await, CallEnd::Hangup);
+}
