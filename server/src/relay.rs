@@ -10,6 +10,9 @@
 //!   CreatePermission or ChannelBind naming a peer the [`PeerPolicy`] refuses is answered
 //!   403 Forbidden (a Send indication to one is dropped); an Allocate whose credential has expired
 //!   is answered 401, and one beyond the user's allocation quota 486 (Allocation Quota Reached).
+//!   Only requests that cannot come from a forged source cheaply get these answers (a permission
+//!   request from the holder of an allocation, an Allocate carrying MESSAGE-INTEGRITY, larger than
+//!   the answer), so the gate reflects nothing at a third party.
 //! - [`RelayPorts`] binds each allocation's relayed socket in `--turn-relay-ports`, wrapped in a
 //!   [`RelaySocket`] that enforces the policy again on every datagram both ways and caps the
 //!   allocation's bandwidth (`--turn-max-bps`, each direction, excess dropped like a full link).
@@ -29,7 +32,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use stun::attributes::{ATTR_USERNAME, ATTR_XOR_PEER_ADDRESS, Attributes};
+use stun::attributes::{ATTR_MESSAGE_INTEGRITY, ATTR_USERNAME, ATTR_XOR_PEER_ADDRESS, Attributes};
 use stun::error_code::{CODE_ALLOC_QUOTA_REACHED, CODE_FORBIDDEN, CODE_UNAUTHORIZED, ErrorCode, ErrorCodeAttribute};
 use stun::message::{
     CLASS_ERROR_RESPONSE, CLASS_INDICATION, CLASS_REQUEST, METHOD_ALLOCATE, METHOD_CHANNEL_BIND,
@@ -38,7 +41,9 @@ use stun::message::{
 use stun::textattrs::TextAttribute;
 use stun::xoraddr::XorMappedAddress;
 use tokio::net::UdpSocket;
+use turn::allocation::five_tuple::FiveTuple;
 use turn::auth::AuthHandler;
+use turn::proto::PROTO_UDP;
 use turn::relay::RelayAddressGenerator;
 use turn::server::Server;
 use turn::server::config::{ConnConfig, ServerConfig};
@@ -235,6 +240,11 @@ impl Gate {
         let method = m.typ.method;
         if m.typ.class == CLASS_REQUEST && (method == METHOD_CREATE_PERMISSION || method == METHOD_CHANNEL_BIND) {
             if let Some(peer) = self.refused_peer(&m) {
+                // Only the holder of an allocation gets an answer (the server ignores the others
+                // too): an error sent to a forged source would make the relay a reflector.
+                if !self.has_allocation(from).await {
+                    return Verdict::Drop;
+                }
                 tracing::debug!(%from, %peer, "TURN: refused a permission for a peer not allowed");
                 return refuse(&m, CODE_FORBIDDEN, "peer address not allowed");
             }
@@ -243,9 +253,12 @@ impl Gate {
                 return Verdict::Drop;
             }
         } else if m.typ.class == CLASS_REQUEST && method == METHOD_ALLOCATE {
-            let Ok(username) = TextAttribute::get_from_as(&m, ATTR_USERNAME) else {
-                return Verdict::Pass; // the first, unauthenticated request: the server challenges it
-            };
+            // The first, unauthenticated request is the server's to challenge. An authenticated one
+            // is larger than the error answered here, so the answer amplifies nothing.
+            let Ok(username) = TextAttribute::get_from_as(&m, ATTR_USERNAME) else { return Verdict::Pass };
+            if !m.contains(ATTR_MESSAGE_INTEGRITY) {
+                return Verdict::Pass;
+            }
             let Some((expiry, user)) = crate::ice::parse_username(&username.text) else {
                 return Verdict::Pass; // the server's credential check refuses it
             };
@@ -280,6 +293,15 @@ impl Gate {
             }
         }
         None
+    }
+
+    /// Whether `from` holds an allocation on this relay.
+    async fn has_allocation(&self, from: SocketAddr) -> bool {
+        let (Some(server), Ok(local)) = (self.server.get().and_then(Weak::upgrade), self.socket.local_addr()) else {
+            return false;
+        };
+        let five_tuple = FiveTuple { protocol: PROTO_UDP, src_addr: from, dst_addr: local };
+        server.get_allocations_info(Some(vec![five_tuple])).await.is_ok_and(|infos| !infos.is_empty())
     }
 
     /// How many allocations `user` holds, other than one from `from` (a retransmitted Allocate).

@@ -310,3 +310,30 @@ async fn two_relayed_parties_reach_each_other_with_the_default_policy() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_forged_permission_request_gets_no_answer() {
+    // A CreatePermission for a refused peer from an address that holds no allocation (a forged
+    // source, say) is dropped: answering it would make the relay reflect traffic at that address.
+    use stun::message::{CLASS_REQUEST, METHOD_CREATE_PERMISSION, Message, MessageType, Setter};
+    let server = start_with_relay(|_| {}).await;
+    let alice = server.api().register("forged_a").await;
+    let (_, body) = server.api().get("/api/calls/ice-servers", &alice.token).await;
+    let (relay, _, _) = turn_server(&body);
+    let mut request = Message::new();
+    let setters: Vec<Box<dyn Setter>> = vec![
+        Box::new(stun::agent::TransactionId::new()),
+        Box::new(MessageType::new(METHOD_CREATE_PERMISSION, CLASS_REQUEST)),
+        Box::new(turn::proto::peeraddr::PeerAddress { ip: "127.0.0.1".parse().unwrap(), port: 9 }),
+    ];
+    request.build(&setters).unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.send_to(&request.raw, relay).await.unwrap();
+    let mut buf = [0u8; 1500];
+    let answer = tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await;
+    assert!(answer.is_err(), "answered {answer:?}");
+    // The relay still serves.
+    let binding = turn_client(relay, "", "").await.send_binding_request_to(&relay.to_string()).await.unwrap();
+    assert_eq!(binding.ip().to_string(), "127.0.0.1");
+    server.stop().await;
+}
