@@ -25,6 +25,9 @@ use tauri_plugin_notification::NotificationExt;
 
 /// The event name the webview listens to; its payload is a [`ClientEvent`].
 pub const EVENT: &str = "confab://event";
+/// Several [`ClientEvent`]s that queued together (a burst), in order, as one array: one message to
+/// the webview and one render instead of one per event.
+pub const EVENTS: &str = "confab://events";
 
 /// The app's state, shared by the commands.
 pub struct Desktop {
@@ -156,23 +159,65 @@ fn on_exit(app: &tauri::AppHandle) {
     }
 }
 
-/// Sends every client event to the webview and raises the notifications it deserves.
+/// Most events forwarded together (see [`forward_events`]).
+const FORWARD_BATCH: usize = 1000;
+
+/// Sends every client event to the webview and raises the notifications it deserves. Events that
+/// queued meanwhile (a burst) are forwarded together, and their new messages make one notification.
 async fn forward_events(app: tauri::AppHandle, client: Client) {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     let mut events = client.subscribe();
+    let lagged = |missed: u64| {
+        tracing::warn!(missed, "the UI fell behind; it will re-read its state");
+        ClientEvent::Lagged
+    };
     loop {
-        let event = match events.recv().await {
-            Ok(event) => event,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "the UI fell behind; it will re-read its state");
-                ClientEvent::Lagged
-            }
-            Err(_) => return,
+        let mut batch = match events.recv().await {
+            Ok(event) => vec![event],
+            Err(RecvError::Lagged(missed)) => vec![lagged(missed)],
+            Err(RecvError::Closed) => return,
         };
-        if let Err(e) = app.emit(EVENT, &event) {
-            tracing::warn!(error = %e, "forwarding an event to the webview failed");
+        while batch.len() < FORWARD_BATCH {
+            match events.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(TryRecvError::Lagged(missed)) => batch.push(lagged(missed)),
+                Err(_) => break,
+            }
         }
-        notify(&app, &client, &event).await;
+        let sent = match batch.as_slice() {
+            [one] => app.emit(EVENT, one),
+            many => app.emit(EVENTS, many),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "forwarding events to the webview failed");
+        }
+        let (messages, others): (Vec<ClientEvent>, Vec<ClientEvent>) =
+            batch.into_iter().partition(|e| matches!(e, ClientEvent::Message { is_new: true, .. }));
+        for event in &others {
+            notify(&app, &client, event).await;
+        }
+        match <[ClientEvent; 1]>::try_from(messages) {
+            Ok([one]) => notify(&app, &client, &one).await,
+            Err(messages) if !messages.is_empty() => notify(&app, &client, &as_page(messages)).await,
+            Err(_) => {}
+        }
     }
+}
+
+/// Several new messages as one page, for the notification policy: one notice says how many.
+fn as_page(events: Vec<ClientEvent>) -> ClientEvent {
+    let mut messages = Vec::with_capacity(events.len());
+    let mut conversations: Vec<confab_protocol::Conversation> = Vec::new();
+    for event in events {
+        if let ClientEvent::Message { message, conversation, .. } = event {
+            messages.push(*message);
+            match conversations.iter_mut().find(|c| c.id == conversation.id) {
+                Some(held) => *held = *conversation,
+                None => conversations.push(*conversation),
+            }
+        }
+    }
+    ClientEvent::SyncPage { messages, conversations }
 }
 
 async fn notify(app: &tauri::AppHandle, client: &Client, event: &ClientEvent) {

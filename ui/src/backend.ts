@@ -8,8 +8,9 @@ import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 import { commands } from './bindings';
 import type { ClientEvent, Id, UiError, VideoNotice } from './types';
 
-/** The event the client core's events arrive as (src-tauri/src/lib.rs, `EVENT`). */
+/** The event the client core's events arrive as (src-tauri/src/lib.rs, `EVENT`), and several at once (`EVENTS`). */
 const EVENT = 'confab://event';
+const EVENTS = 'confab://events';
 
 export class BackendError extends Error implements UiError {
   constructor(public code: string, message: string) {
@@ -82,6 +83,11 @@ export const backend = {
   },
 
   /** Every event of the client core. Returns the function that stops listening. */
-  onEvent: (handler: (event: ClientEvent) => void): Promise<UnlistenFn> =>
-    listen<ClientEvent>(EVENT, (e) => handler(e.payload)),
+  onEvent: async (handler: (event: ClientEvent) => void): Promise<UnlistenFn> => {
+    const one = await listen<ClientEvent>(EVENT, (e) => handler(e.payload));
+    // Events that queued together in the backend (a burst) come as one array: handled in one task,
+    // so React renders their changes once.
+    const many = await listen<ClientEvent[]>(EVENTS, (e) => e.payload.forEach(handler));
+    return () => { one(); many(); };
+  },
 };

@@ -1,9 +1,10 @@
 //! The local SQLite cache of one account: conversations, messages in their current state, sync
 //! points, read cursors, and the outbox of messages not yet acknowledged.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use confab_protocol::{Conversation, ConversationId, ErrorBody, Message, MessageId, Seq, UserId};
@@ -24,6 +25,13 @@ pub struct Cache {
     /// SQL statements run so far: what tests read to show a path's cost does not grow with the
     /// size of the cache (e.g. one sent message with 1 or 50 conversations).
     statements: Arc<AtomicU64>,
+    /// Per conversation, the seqs applied above its sync point that do not follow it yet: pushes
+    /// arrive slightly out of order under load (concurrent senders), and the missing one usually
+    /// comes moments later. The sync point then moves over all of them at once instead of a
+    /// catch-up re-reading what is already stored.
+    ahead: Arc<Mutex<HashMap<ConversationId, BTreeSet<Seq>>>>,
+    /// A check for gaps that stayed open is scheduled ([`Cache::arm_gap_check`]).
+    gap_check: Arc<AtomicBool>,
 }
 
 impl Cache {
@@ -36,7 +44,7 @@ impl Cache {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("../../migrations/client").run(&pool).await?;
-        Ok(Cache { pool, statements: Arc::default() })
+        Ok(Cache { pool, statements: Arc::default(), ahead: Arc::default(), gap_check: Arc::default() })
     }
 
     /// The pool, for one statement (counted).
@@ -257,6 +265,7 @@ impl Cache {
     }
 
     pub async fn set_sync_point(&self, conversation_id: ConversationId, seq: Seq) -> Result<()> {
+        let seq = self.take_ahead(conversation_id, seq);
         sqlx::query(
             "INSERT INTO sync_points (conversation_id, seq) VALUES ($1, $2)
              ON CONFLICT (conversation_id) DO UPDATE SET seq = MAX(sync_points.seq, excluded.seq)",
@@ -268,7 +277,29 @@ impl Cache {
         Ok(())
     }
 
-    /// Moves the sync point to `seq` if it directly follows it; false if there is a gap.
+    fn ahead(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, BTreeSet<Seq>>> {
+        self.ahead.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The sync point `seq` extended over the seqs held ahead that follow it; forgets those and
+    /// any below.
+    fn take_ahead(&self, conversation_id: ConversationId, mut seq: Seq) -> Seq {
+        let mut ahead = self.ahead();
+        if let Some(held) = ahead.get_mut(&conversation_id) {
+            while held.first().is_some_and(|&first| first <= seq + 1) {
+                if let Some(first) = held.pop_first() {
+                    seq = seq.max(first);
+                }
+            }
+            if held.is_empty() {
+                ahead.remove(&conversation_id);
+            }
+        }
+        seq
+    }
+
+    /// Moves the sync point to `seq` if it directly follows it (and over the seqs held ahead that
+    /// follow then); false if there is a gap: `seq` is held until the gap fills.
     pub async fn advance_sync_point(&self, conversation_id: ConversationId, seq: Seq) -> Result<bool> {
         let current = self.sync_point(conversation_id).await?;
         if seq <= current {
@@ -278,7 +309,36 @@ impl Cache {
             self.set_sync_point(conversation_id, seq).await?;
             return Ok(true);
         }
+        self.ahead().entry(conversation_id).or_default().insert(seq);
         Ok(false)
+    }
+
+    /// Whether some conversation still has a seq applied beyond a gap (a missing change).
+    pub fn has_gap(&self) -> bool {
+        !self.ahead().is_empty()
+    }
+
+    /// Forgets the seqs held ahead (a catch-up brought the server's state).
+    pub fn clear_ahead(&self) {
+        self.ahead().clear();
+    }
+
+    /// True if no gap check was scheduled: the caller schedules one.
+    pub fn arm_gap_check(&self) -> bool {
+        !self.gap_check.swap(true, Ordering::AcqRel)
+    }
+
+    /// The scheduled gap check runs: a later gap schedules another.
+    pub fn disarm_gap_check(&self) {
+        self.gap_check.store(false, Ordering::Release);
+    }
+
+    /// The `updated_seq` of a cached message: which state of it the cache holds.
+    pub async fn message_state(&self, id: MessageId) -> Result<Option<Seq>> {
+        Ok(sqlx::query_scalar("SELECT updated_seq FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db())
+            .await?)
     }
 
     // ---- read cursors ----
@@ -422,5 +482,21 @@ mod tests {
             cache.put_message(&message(seq, seq, 2)).await.unwrap();
         }
         assert_eq!(cache.conversation(1, 1).await.unwrap().unwrap().unread_count, MAX_UNREAD_COUNTED);
+    }
+
+    #[tokio::test]
+    async fn out_of_order_seqs_advance_the_sync_point_once_the_gap_fills() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("cache.db")).await.unwrap();
+        assert!(cache.advance_sync_point(1, 1).await.unwrap());
+        assert!(!cache.advance_sync_point(1, 3).await.unwrap(), "2 is missing");
+        assert!(!cache.advance_sync_point(1, 4).await.unwrap());
+        assert!(cache.has_gap());
+        assert!(cache.advance_sync_point(1, 2).await.unwrap());
+        assert_eq!(cache.sync_point(1).await.unwrap(), 4, "over the seqs held ahead");
+        assert!(!cache.has_gap());
+        assert!(!cache.advance_sync_point(1, 9).await.unwrap());
+        cache.set_sync_point(1, 9).await.unwrap();
+        assert!(!cache.has_gap(), "a catch-up's sync point covers what was held");
     }
 }

@@ -20,6 +20,9 @@ use crate::socketio::{self, ConnectError, Connection, Incoming};
 /// How long to wait for an ack before treating the connection as unusable for that request.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most pushed events applied as one batch (a burst is applied in slices of this many, so other
+/// work such as a resync request is not held up for long).
+const MAX_BATCH: usize = 500;
 
 /// The Socket.IO `auth` of a connection.
 #[derive(Serialize)]
@@ -70,17 +73,17 @@ impl Client {
         self.inner().wake_supervisor.notify_one();
     }
 
-    /// Applies one pushed event by name.
-    async fn on_push(&self, name: &str, data: serde_json::Value) {
-        match ServerEvent::parse(name, data) {
-            Ok(Some(event)) => {
-                if let Err(e) = self.handle_event(event).await {
-                    tracing::warn!(event = name, error = %e, "applying an event failed");
-                }
+    /// Applies pushed events, in order (see [`Client::handle_events`]).
+    async fn on_pushes(&self, batch: Vec<(String, serde_json::Value)>) {
+        let mut events = Vec::with_capacity(batch.len());
+        for (name, data) in batch {
+            match ServerEvent::parse(&name, data) {
+                Ok(Some(event)) => events.push(event),
+                Ok(None) => tracing::debug!(event = name, "ignoring unknown event"),
+                Err(e) => tracing::warn!(event = name, error = %e, "a malformed event"),
             }
-            Ok(None) => tracing::debug!(event = name, "ignoring unknown event"),
-            Err(e) => tracing::warn!(event = name, error = %e, "a malformed event"),
         }
+        self.handle_events(events).await;
     }
 
     /// Serves one connection until it drops; returns why.
@@ -100,7 +103,26 @@ impl Client {
         let reason = loop {
             tokio::select! {
                 event = incoming.recv() => match event {
-                    Some(Incoming::Event(name, data)) => self.on_push(&name, data).await,
+                    Some(Incoming::Event(name, data)) => {
+                        // Events that queued meanwhile (a burst) are applied together: a run of
+                        // new messages costs one summary per conversation, not one per message.
+                        let mut batch = vec![(name, data)];
+                        let mut closed = None;
+                        while batch.len() < MAX_BATCH {
+                            match incoming.try_recv() {
+                                Ok(Incoming::Event(name, data)) => batch.push((name, data)),
+                                Ok(Incoming::Closed(reason)) => {
+                                    closed = Some(reason);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.on_pushes(batch).await;
+                        if let Some(reason) = closed {
+                            break reason;
+                        }
+                    }
                     Some(Incoming::Closed(reason)) => break reason,
                     None => break "connection task ended".to_owned(),
                 },

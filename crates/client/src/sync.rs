@@ -6,7 +6,8 @@
 //! The sync point of a conversation is the newest `seq` up to which the cache holds every change;
 //! a live change that does not directly follow it (a gap) asks the connection for a catch-up.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 
 use confab_protocol::requests::Sync;
 use confab_protocol::{Conversation, ConversationId, Message, MessageId, Seq, ServerEvent, UserId, limits};
@@ -18,29 +19,116 @@ use crate::events::ClientEvent;
 /// History fetched for a conversation seen for the first time.
 const FIRST_PAGE: u32 = 50;
 
+/// How long a gap in a conversation's seqs may stay open before a catch-up fetches what is
+/// missing: under a burst, pushes from concurrent senders arrive slightly out of order and the
+/// missing one follows within milliseconds.
+const GAP_GRACE: Duration = Duration::from_millis(500);
+
 impl Client {
     /// Stores a message state; advances the sync point when `seq` follows it, else asks for a
-    /// catch-up. Publishes the message with its conversation's summary.
+    /// catch-up. Publishes the message with its conversation's summary. A state the cache already
+    /// holds (a push after the catch-up that stored it, an ack after the push) is not stored or
+    /// published again.
     pub(crate) async fn apply_message(&self, message: Message, seq: Seq) -> Result<()> {
+        self.apply_messages(vec![(message, seq)]).await
+    }
+
+    /// [`Client::apply_message`] for several messages: each is stored, then each touched
+    /// conversation is summarized once, and each message is published with its conversation's
+    /// summary after all of them (what a burst costs per message does not include a summary).
+    async fn apply_messages(&self, messages: Vec<(Message, Seq)>) -> Result<()> {
         let cache = self.cache()?;
-        let is_new = cache.message(message.id).await?.is_none();
-        cache.put_message(&message).await?;
-        self.advance(message.conversation_id, seq).await?;
-        if let Some(conversation) = self.conversation(message.conversation_id).await? {
-            self.emit(ClientEvent::Message {
-                message: Box::new(message),
-                is_new,
-                conversation: Box::new(conversation),
+        let mut applied = Vec::with_capacity(messages.len());
+        for (message, seq) in messages {
+            let held = cache.message_state(message.id).await?;
+            if held.is_some_and(|held| held >= message.updated_seq) {
+                self.advance(message.conversation_id, seq).await?;
+                continue;
+            }
+            cache.put_message(&message).await?;
+            self.advance(message.conversation_id, seq).await?;
+            applied.push((message, held.is_none()));
+        }
+        let mut summaries: HashMap<ConversationId, Option<Conversation>> = HashMap::new();
+        for (message, _) in &applied {
+            if !summaries.contains_key(&message.conversation_id) {
+                let summary = self.conversation(message.conversation_id).await?;
+                summaries.insert(message.conversation_id, summary);
+            }
+        }
+        for (message, is_new) in applied {
+            if let Some(Some(conversation)) = summaries.get(&message.conversation_id) {
+                self.emit(ClientEvent::Message {
+                    message: Box::new(message),
+                    is_new,
+                    conversation: Box::new(conversation.clone()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies pushed new messages that were waiting together (see [`Client::apply_messages`]).
+    async fn apply_received(&self, messages: Vec<Message>) -> Result<()> {
+        let cache = self.cache()?;
+        let mut checked = HashSet::new();
+        for message in &messages {
+            if checked.insert(message.conversation_id) && !cache.has_conversation(message.conversation_id).await? {
+                self.refresh_conversations().await?;
+                break;
+            }
+        }
+        let messages = messages
+            .into_iter()
+            .map(|message| {
+                let seq = message.seq.max(message.updated_seq);
+                (message, seq)
+            })
+            .collect();
+        self.apply_messages(messages).await
+    }
+
+    async fn advance(&self, conversation_id: ConversationId, seq: Seq) -> Result<()> {
+        let cache = self.cache()?;
+        if !cache.advance_sync_point(conversation_id, seq).await? && cache.arm_gap_check() {
+            let client = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(GAP_GRACE).await;
+                let Ok(cache) = client.cache() else { return };
+                cache.disarm_gap_check();
+                if cache.has_gap() {
+                    client.inner().resync.notify_one();
+                }
             });
         }
         Ok(())
     }
 
-    async fn advance(&self, conversation_id: ConversationId, seq: Seq) -> Result<()> {
-        if !self.cache()?.advance_sync_point(conversation_id, seq).await? {
-            self.inner().resync.notify_one();
+    /// Applies pushed events that were waiting together, in order; runs of new messages are
+    /// applied as one batch ([`Client::apply_messages`]). Errors are logged per event.
+    pub(crate) async fn handle_events(&self, events: Vec<ServerEvent>) {
+        let mut messages = Vec::new();
+        for event in events {
+            match event {
+                ServerEvent::MessageReceived(message) => messages.push(message.0),
+                event => {
+                    if !messages.is_empty()
+                        && let Err(e) = self.apply_received(std::mem::take(&mut messages)).await
+                    {
+                        tracing::warn!(error = %e, "applying received messages failed");
+                    }
+                    let name = event.name();
+                    if let Err(e) = self.handle_event(event).await {
+                        tracing::warn!(event = name, error = %e, "applying an event failed");
+                    }
+                }
+            }
         }
-        Ok(())
+        if !messages.is_empty()
+            && let Err(e) = self.apply_received(messages).await
+        {
+            tracing::warn!(error = %e, "applying received messages failed");
+        }
     }
 
     /// Applies a change event to a cached message.
@@ -79,14 +167,7 @@ impl Client {
     /// Applies one pushed event, then tells the UI (calls: the media is updated first).
     pub(crate) async fn handle_event(&self, event: ServerEvent) -> Result<()> {
         match event {
-            ServerEvent::MessageReceived(message) => {
-                let message = message.0;
-                if !self.cache()?.has_conversation(message.conversation_id).await? {
-                    self.refresh_conversations().await?;
-                }
-                let seq = message.seq.max(message.updated_seq);
-                self.apply_message(message, seq).await?;
-            }
+            ServerEvent::MessageReceived(message) => self.apply_received(vec![message.0]).await?,
             ServerEvent::ReactionAdded(e) => self.apply_reaction(e.0, true).await?,
             ServerEvent::ReactionRemoved(e) => self.apply_reaction(e.0, false).await?,
             ServerEvent::MessageEdited(e) => {
@@ -236,8 +317,12 @@ impl Client {
             for changes in &page.conversations {
                 let oldest = cache.oldest_seq(changes.conversation_id).await?;
                 for message in &changes.messages {
-                    let is_new = cache.message(message.id).await?.is_none();
-                    if is_new && oldest.is_some_and(|oldest| message.seq < oldest) {
+                    let held = cache.message_state(message.id).await?;
+                    if held.is_none() && oldest.is_some_and(|oldest| message.seq < oldest) {
+                        continue;
+                    }
+                    // Already applied (a push or an ack got here first): nothing to store or tell.
+                    if held.is_some_and(|held| held >= message.updated_seq) {
                         continue;
                     }
                     cache.put_message(message).await?;
@@ -258,6 +343,8 @@ impl Client {
                 break;
             }
         }
+        // Everything up to the server's state is stored: seqs held beyond a gap are covered.
+        cache.clear_ahead();
         self.emit(ClientEvent::Synced);
         Ok(())
     }
