@@ -215,9 +215,9 @@ impl CallPeer {
             // ClientHello. Its ICE selects the pair when the callee confirms the nomination, and
             // the callee selected it on receiving that nomination, so the ClientHello always
             // finds the callee ready. The other way round (webrtc's default, the answerer as
-            // client) the callee sent its ClientHello on receiving the nomination, sometimes
-            // ahead of the reply that makes the caller ready; the caller dropped it, and DTLS
-            // waited a whole second for the retransmit (setups of 1.2 s).
+            // client) the callee sends its ClientHello on receiving the nomination, and a caller
+            // that has not selected the pair yet (its confirmation lost or late) drops it: DTLS
+            // then waits a whole second for the retransmit.
             .with_answering_dtls_role(RTCDtlsRole::Server)
             .build();
         let rtc_config = RTCConfigurationBuilder::new()
