@@ -12,12 +12,15 @@ as_root() {
 # System packages: a C toolchain, OpenSSL headers, the WebKitGTK stack Tauri builds against, the
 # call media engine's codecs and audio (Opus, VP8, ALSA headers for cpal), and for the tests a
 # virtual display, a session bus, WebKit's WebDriver, PulseAudio (scripts/with-pulse.sh), a notification
-# daemon (dunst), xdotool (the E2E suite moves the input focus between the two apps' windows) and
-# systemd (systemd-analyze checks the packaged service unit).
+# daemon (dunst), xdotool (the E2E suite moves the input focus between the two apps' windows),
+# systemd (systemd-analyze checks the packaged service unit), and for the NAT test
+# (crates/client/tests/nat.rs) iproute2 (namespaces, veths, ss), nftables (the routers' NAT),
+# coturn (a real TURN relay) and openssl (its credentials).
 packages=(build-essential pkg-config curl ca-certificates file libssl-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
   libopus-dev libvpx-dev libasound2-dev pulseaudio pulseaudio-utils
-  xvfb xauth dbus-x11 webkit2gtk-driver fonts-noto-color-emoji dunst xdotool systemd)
+  xvfb xauth dbus-x11 webkit2gtk-driver fonts-noto-color-emoji dunst xdotool systemd
+  iproute2 nftables coturn openssl)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -28,6 +31,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}"
   as_root apt-get update -q
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # The test starts its own coturn inside a namespace (no configuration file); the system service the
+  # package enables would be a relay nobody configured, listening on every interface: switch it off.
+  if [[ " ${missing[*]} " == *" coturn "* ]] && [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now coturn >/dev/null 2>&1 || true
+  fi
 fi
 
 # The UI's build tools need Node.js 20.19 or newer; Debian 12's own nodejs is 18. The npm registry

@@ -31,6 +31,11 @@ else
   echo "SKIPPED later: no Redis at 127.0.0.1:6379, so the multi-node test will not run" >&2
 fi
 
+# The NAT test (crates/client/tests/nat.rs: calls between network namespaces behind nftables NATs,
+# through coturn and the bundled relay) needs Linux and root. CI runs as root and requires it;
+# elsewhere it is skipped, loudly.
+if [ -n "${CONFAB_REQUIRE_SERVICES:-}" ]; then export CONFAB_REQUIRE_NAT_TEST=1; fi
+
 echo "== cargo build and test"
 cargo build --locked -p confab-server -p confab-desktop
 # Under a private PulseAudio with a virtual microphone and speaker, for the call engine's device test.
