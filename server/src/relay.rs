@@ -12,7 +12,8 @@
 //!   is answered 401, and one beyond the user's allocation quota 486 (Allocation Quota Reached).
 //!   Only requests that cannot come from a forged source cheaply get these answers (a permission
 //!   request from the holder of an allocation, an Allocate carrying MESSAGE-INTEGRITY, larger than
-//!   the answer), so the gate reflects nothing at a third party.
+//!   the answer), so the gate reflects nothing at a third party. Unauthenticated requests, each of
+//!   which makes the server keep a nonce, are rationed to [`CHALLENGES_PER_SECOND`].
 //! - [`RelayPorts`] binds each allocation's relayed socket in `--turn-relay-ports`, wrapped in a
 //!   [`RelaySocket`] that enforces the policy again on every datagram both ways and caps the
 //!   allocation's bandwidth (`--turn-max-bps`, each direction, excess dropped like a full link).
@@ -35,7 +36,7 @@ use async_trait::async_trait;
 use stun::attributes::{ATTR_MESSAGE_INTEGRITY, ATTR_USERNAME, ATTR_XOR_PEER_ADDRESS, Attributes};
 use stun::error_code::{CODE_ALLOC_QUOTA_REACHED, CODE_FORBIDDEN, CODE_UNAUTHORIZED, ErrorCode, ErrorCodeAttribute};
 use stun::message::{
-    CLASS_ERROR_RESPONSE, CLASS_INDICATION, CLASS_REQUEST, METHOD_ALLOCATE, METHOD_CHANNEL_BIND,
+    CLASS_ERROR_RESPONSE, CLASS_INDICATION, CLASS_REQUEST, METHOD_ALLOCATE, METHOD_BINDING, METHOD_CHANNEL_BIND,
     METHOD_CREATE_PERMISSION, METHOD_SEND, Message, MessageType, Setter,
 };
 use stun::textattrs::TextAttribute;
@@ -85,8 +86,13 @@ impl Relay {
             relay_ip: public_ip,
             relay_ports: ports.clone(),
         });
-        let gate =
-            Arc::new(Gate { socket, policy: policy.clone(), quota: config.turn_user_quota, server: OnceLock::new() });
+        let gate = Arc::new(Gate {
+            socket,
+            policy: policy.clone(),
+            quota: config.turn_user_quota,
+            server: OnceLock::new(),
+            challenges: Bucket::new(CHALLENGES_PER_SECOND),
+        });
         let server = Server::new(ServerConfig {
             conn_configs: vec![ConnConfig {
                 conn: gate.clone(),
@@ -218,7 +224,15 @@ struct Gate {
     quota: u32,
     /// To count a user's allocations; set right after the server starts.
     server: OnceLock<Weak<Server>>,
+    /// Unauthenticated requests passed on, per second ([`CHALLENGES_PER_SECOND`]).
+    challenges: Option<Mutex<Bucket>>,
 }
+
+/// How many unauthenticated requests per second the gate lets through to the server. The `turn`
+/// 0.17 server answers each with a fresh nonce that it keeps until that nonce is used, which a
+/// flood would never do: this bounds how fast that memory can grow (a client needs one challenge
+/// per allocation).
+const CHALLENGES_PER_SECOND: u64 = 100;
 
 /// What the gate does with one datagram.
 enum Verdict {
@@ -238,6 +252,10 @@ impl Gate {
             return Verdict::Pass; // the server answers malformed messages itself
         }
         let method = m.typ.method;
+        if m.typ.class == CLASS_REQUEST && method != METHOD_BINDING && !m.contains(ATTR_MESSAGE_INTEGRITY) {
+            // A challenge (401 with a nonce the server remembers): rationed.
+            return if admit(&self.challenges, 1) { Verdict::Pass } else { Verdict::Drop };
+        }
         if m.typ.class == CLASS_REQUEST && (method == METHOD_CREATE_PERMISSION || method == METHOD_CHANNEL_BIND) {
             if let Some(peer) = self.refused_peer(&m) {
                 // Only the holder of an allocation gets an answer (the server ignores the others
@@ -253,12 +271,9 @@ impl Gate {
                 return Verdict::Drop;
             }
         } else if m.typ.class == CLASS_REQUEST && method == METHOD_ALLOCATE {
-            // The first, unauthenticated request is the server's to challenge. An authenticated one
-            // is larger than the error answered here, so the answer amplifies nothing.
+            // Authenticated (the others were rationed above), so larger than the error answered
+            // here: the answer amplifies nothing.
             let Ok(username) = TextAttribute::get_from_as(&m, ATTR_USERNAME) else { return Verdict::Pass };
-            if !m.contains(ATTR_MESSAGE_INTEGRITY) {
-                return Verdict::Pass;
-            }
             let Some((expiry, user)) = crate::ice::parse_username(&username.text) else {
                 return Verdict::Pass; // the server's credential check refuses it
             };

@@ -325,6 +325,8 @@ async fn a_forged_permission_request_gets_no_answer() {
         Box::new(stun::agent::TransactionId::new()),
         Box::new(MessageType::new(METHOD_CREATE_PERMISSION, CLASS_REQUEST)),
         Box::new(turn::proto::peeraddr::PeerAddress { ip: "127.0.0.1".parse().unwrap(), port: 9 }),
+        // Any integrity: the gate answers requests that carry one, and this source has no allocation.
+        Box::new(stun::integrity::MessageIntegrity::new_short_term_integrity("forged".into())),
     ];
     request.build(&setters).unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -335,5 +337,35 @@ async fn a_forged_permission_request_gets_no_answer() {
     // The relay still serves.
     let binding = turn_client(relay, "", "").await.send_binding_request_to(&relay.to_string()).await.unwrap();
     assert_eq!(binding.ip().to_string(), "127.0.0.1");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_are_rationed() {
+    // Each challenge makes the `turn` server keep a nonce: a flood gets about 100 per second.
+    use stun::message::{CLASS_REQUEST, METHOD_ALLOCATE, Message, MessageType, Setter};
+    let server = start_with_relay(|_| {}).await;
+    let alice = server.api().register("flood_a").await;
+    let (_, body) = server.api().get("/api/calls/ice-servers", &alice.token).await;
+    let (relay, _, _) = turn_server(&body);
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..500 {
+        let mut request = Message::new();
+        let setters: Vec<Box<dyn Setter>> = vec![
+            Box::new(stun::agent::TransactionId::new()),
+            Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST)),
+            Box::new(turn::proto::reqtrans::RequestedTransport { protocol: turn::proto::PROTO_UDP }),
+        ];
+        request.build(&setters).unwrap();
+        socket.send_to(&request.raw, relay).await.unwrap();
+    }
+    let mut answers = 0;
+    let mut buf = [0u8; 1500];
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(300), socket.recv_from(&mut buf)).await {
+        answers += 1;
+    }
+    let allowed = 100 + (100.0 * started.elapsed().as_secs_f64()) as usize;
+    assert!((50..=allowed).contains(&answers), "{answers} challenges answered, at most {allowed} allowed");
     server.stop().await;
 }
