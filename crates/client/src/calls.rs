@@ -292,6 +292,8 @@ pub(crate) struct Calls {
     server_ice: Mutex<ServerIce>,
     /// One fetch of the server's ICE servers at a time (concurrent calls share it).
     ice_fetch: tokio::sync::Mutex<()>,
+    /// The REST client those fetches use, for one session (server URL and token).
+    ice_api: Mutex<Option<(String, crate::api::Api)>>,
     /// How long an answered call may take to connect its media (`None`: [`CONNECT_TIMEOUT`]).
     connect_timeout: Mutex<Option<Duration>>,
 }
@@ -299,7 +301,7 @@ pub(crate) struct Calls {
 /// The server's ICE servers, for one session.
 #[derive(Default)]
 struct ServerIce {
-    /// Whose list it is (server URL and user id): another sign-in fetches again.
+    /// Whose list it is (server URL and token): another sign-in fetches again.
     session: String,
     /// The list and when it was fetched.
     fetched: Option<(Instant, IceServers)>,
@@ -402,6 +404,7 @@ impl Client {
     /// server's ICE servers come first; these are added on top.
     pub fn set_call_config(&self, config: CallConfig) {
         *self.calls().config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+        self.prefetch_ice_servers();
     }
 
     /// How long an answered call may take to connect its media ([`CONNECT_TIMEOUT`] by default).
@@ -427,27 +430,57 @@ impl Client {
         IceServerSources { from_server: shown(from_server), server_error, from_settings: shown(from_settings) }
     }
 
-    /// The server's ICE servers for a call: the cached list while it is fresh, else fetched (at
-    /// most [`ICE_FETCH_TIMEOUT`]); on failure a cached list still valid, else none (logged).
+    /// Whose ICE servers would be fetched now (server URL and token), if anyone is signed in.
+    fn ice_session(&self) -> Option<String> {
+        let state = self.state();
+        state.session.as_ref().map(|s| format!("{}#{}", s.server_url, s.token))
+    }
+
+    /// The server's ICE servers for a call: the cached list while it is fresh; one older but still
+    /// valid at once (a fresh one is fetched in the background); else fetched now (at most
+    /// [`ICE_FETCH_TIMEOUT`]). On failure a list still valid, else none (logged); after a failure
+    /// calls do not ask again for [`ICE_RETRY_AFTER`].
     async fn server_ice_servers(&self) -> Vec<IceServer> {
-        let Some((server_url, user)) = self.session() else { return Vec::new() };
-        let session = format!("{server_url}#{}", user.id);
-        // A fresh list, or a failure so recent that asking again would only delay the call.
-        let known = || {
+        let Some(session) = self.ice_session() else { return Vec::new() };
+        let (fresh, valid, failed_lately) = {
             let ice = self.calls().server_ice.lock().unwrap_or_else(|p| p.into_inner());
             let failed_lately =
                 ice.session == session && ice.failed_at.is_some_and(|at| at.elapsed() < ICE_RETRY_AFTER);
-            ice.usable(&session, true)
-                .or_else(|| failed_lately.then(|| ice.usable(&session, false).unwrap_or_default()))
+            (ice.usable(&session, true), ice.usable(&session, false), failed_lately)
         };
-        if let Some(list) = known() {
+        if let Some(list) = fresh {
             return list;
         }
+        if let Some(list) = valid {
+            if !failed_lately {
+                self.prefetch_ice_servers();
+            }
+            return list;
+        }
+        if failed_lately {
+            return Vec::new();
+        }
+        self.fetch_server_ice(&session).await
+    }
+
+    /// Fetches the server's ICE servers (one fetch at a time; a fresh list fetched meanwhile is
+    /// taken as is) and keeps them, or why they could not be had.
+    async fn fetch_server_ice(&self, session: &str) -> Vec<IceServer> {
         let _one = self.calls().ice_fetch.lock().await;
-        if let Some(list) = known() {
+        let fresh = self.calls().server_ice.lock().unwrap_or_else(|p| p.into_inner()).usable(session, true);
+        if let Some(list) = fresh {
             return list;
         }
-        let fetched = match self.api() {
+        // One HTTP client per session, so later fetches reuse its connection (a new client costs
+        // tens of milliseconds: TLS roots, a new connection).
+        let api = {
+            let mut cached = self.calls().ice_api.lock().unwrap_or_else(|p| p.into_inner());
+            match &*cached {
+                Some((key, api)) if key == session => Ok(api.clone()),
+                _ => self.api().inspect(|api| *cached = Some((session.to_owned(), api.clone()))),
+            }
+        };
+        let fetched = match api {
             Ok(api) => match tokio::time::timeout(ICE_FETCH_TIMEOUT, api.ice_servers()).await {
                 Ok(result) => result.map_err(|e| e.to_string()),
                 Err(_) => Err(format!("no answer within {ICE_FETCH_TIMEOUT:?}")),
@@ -456,7 +489,7 @@ impl Client {
         };
         let mut ice = self.calls().server_ice.lock().unwrap_or_else(|p| p.into_inner());
         if ice.session != session {
-            *ice = ServerIce { session: session.clone(), ..ServerIce::default() };
+            *ice = ServerIce { session: session.to_owned(), ..ServerIce::default() };
         }
         match fetched {
             Ok(list) => {
@@ -470,17 +503,28 @@ impl Client {
                 tracing::info!(error = %e, "the server's ICE servers could not be had; calls use the user's alone");
                 ice.error = Some(e);
                 ice.failed_at = Some(Instant::now());
-                ice.usable(&session, false).unwrap_or_default()
+                ice.usable(session, false).unwrap_or_default()
             }
         }
     }
 
-    /// Fetches the server's ICE servers in the background if the cached list is not fresh (a call
-    /// rings here: by the time it is accepted, the list is at hand).
+    /// Fetches the server's ICE servers in the background if the cached list is not fresh (the app
+    /// set up calls, or a call rings here: by the time one is placed or accepted, the list is at
+    /// hand).
     fn prefetch_ice_servers(&self) {
+        let Some(session) = self.ice_session() else { return };
+        {
+            let ice = self.calls().server_ice.lock().unwrap_or_else(|p| p.into_inner());
+            let failed_lately =
+                ice.session == session && ice.failed_at.is_some_and(|at| at.elapsed() < ICE_RETRY_AFTER);
+            if failed_lately || ice.usable(&session, true).is_some() {
+                return;
+            }
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let client = self.clone();
-        tokio::spawn(async move {
-            client.server_ice_servers().await;
+        runtime.spawn(async move {
+            client.fetch_server_ice(&session).await;
         });
     }
 

@@ -528,7 +528,9 @@ async fn a_call_uses_the_servers_ice_servers_and_the_users_own_on_top() {
     alice.client.set_call_config(CallConfig { ice_servers: vec![mine.clone()], ..CallConfig::loopback_only() });
 
     // What Settings shows: the server's URL without credentials, and the user's.
+    let asked = Instant::now();
     let sources = alice.client.ice_server_sources().await;
+    eprintln!("the server's ICE servers (fetch started by set_call_config) at hand in {:?}", asked.elapsed());
     assert_eq!(sources.server_error, None);
     assert!(sources.from_server.iter().all(|s| s.username.is_empty() && s.credential.is_empty()), "{sources:?}");
     assert!(sources.from_server.iter().any(|s| s.urls == ["turn:127.0.0.1:3478?transport=udp"]), "{sources:?}");
