@@ -571,7 +571,7 @@ fn relayed_setup_time() {
     }
     setup.sort_unstable();
     let mid = setup.len() / 2;
-    let median = if setup.len() % 2 == 0 { (setup[mid - 1] + setup[mid]) / 2 } else { setup[mid] };
+    let median = if setup.len().is_multiple_of(2) { (setup[mid - 1] + setup[mid]) / 2 } else { setup[mid] };
     eprintln!(
         "relay {}: first audio after the answer, median {median} ms, min {} ms, max {} ms over {} calls",
         if coturn { "coturn" } else { "bundled" },
