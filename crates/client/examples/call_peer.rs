@@ -12,10 +12,12 @@
 //! {"role":"caller","call":0,"callId":"…","connected":true,"endReason":null,
 //!  "startedAtMs":…,"answeredAtMs":…,"connectedAtMs":…,"firstAudioAtMs":…,
 //!  "answerToConnectedMs":…,"answerToFirstAudioMs":…,"stats":{…CallStats…},
-//!  "samplesHeard":…,"heardHz":660.0,"remoteCandidateTypes":["host","relay"],"tone":440.0}
+//!  "samplesHeard":…,"heardHz":660.0,"remoteCandidateTypes":["host","relay"],
+//!  "mediaStates":[["connecting",12],["connected",380]],"tone":440.0}
 //! ```
 //!
-//! Times are milliseconds since the Unix epoch, so the two processes' lines can be compared.
+//! Times are milliseconds since the Unix epoch, so the two processes' lines can be compared
+//! (`mediaStates`: ms since this side started the call or saw it ring).
 //! `answeredAtMs` is when this side saw the answer: the callee just before `acceptCall`, the
 //! caller when `callAccepted` arrived. A call whose media does not connect within
 //! `--connect-timeout` seconds after the answer (or that the client core ends first) is reported
@@ -178,6 +180,8 @@ struct Seen {
     first_audio_at: Option<i64>,
     end_reason: Option<Value>,
     remote_candidate_types: Vec<String>,
+    /// The media connection's states as they came, with when (ms since the epoch).
+    media_states: Vec<(CallState, i64)>,
 }
 
 async fn place_call(
@@ -294,6 +298,11 @@ fn on_snapshot(call: &CallSnapshot, seen: &mut Seen) {
     if call.phase == CallPhase::Active && seen.answered_at.is_none() {
         seen.answered_at = Some(now_ms());
     }
+    if let Some(state) = call.media
+        && seen.media_states.last().is_none_or(|(last, _)| *last != state)
+    {
+        seen.media_states.push((state, now_ms()));
+    }
     if call.media == Some(CallState::Connected) && seen.connected_at.is_none() {
         seen.connected_at = Some(now_ms());
     }
@@ -340,6 +349,7 @@ async fn report(client: &Client, devices: &ToneDevices, seen: &Seen, role: &str,
         "samplesHeard": samples.len(),
         "heardHz": heard_hz,
         "remoteCandidateTypes": seen.remote_candidate_types,
+        "mediaStates": seen.media_states.iter().map(|(state, at)| json!([state, at - seen.started_at])).collect::<Vec<_>>(),
         "tone": tone,
     })
 }
