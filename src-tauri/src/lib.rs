@@ -83,7 +83,9 @@ pub fn run() {
                 Some(dir) => dir.into(),
                 None => app.path().app_data_dir()?,
             };
+            let opening = std::time::Instant::now();
             let client = tauri::async_runtime::block_on(Client::open(data_dir.clone()))?;
+            tracing::info!(ms = opening.elapsed().as_millis() as u64, "client core opened (cache, session)");
             let settings = Arc::new(settings::SettingsStore::open(&data_dir));
             client.set_call_config(settings.get().call_config());
             let hosted_scope = settings.get().hosting;
@@ -171,8 +173,21 @@ async fn forward_events(app: tauri::AppHandle, client: Client) {
         tracing::warn!(missed, "the UI fell behind; it will re-read its state");
         ClientEvent::Lagged
     };
+    let mut since_trim = 0;
     loop {
-        let mut batch = match events.recv().await {
+        let next = if since_trim < TRIM_AFTER {
+            events.recv().await
+        } else {
+            match tokio::time::timeout(TRIM_WHEN_IDLE_FOR, events.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    since_trim = 0;
+                    tokio::task::spawn_blocking(return_freed_memory);
+                    continue;
+                }
+            }
+        };
+        let mut batch = match next {
             Ok(event) => vec![event],
             Err(RecvError::Lagged(missed)) => vec![lagged(missed)],
             Err(RecvError::Closed) => return,
@@ -184,6 +199,7 @@ async fn forward_events(app: tauri::AppHandle, client: Client) {
                 Err(_) => break,
             }
         }
+        since_trim += batch.len();
         let sent = match batch.as_slice() {
             [one] => app.emit(EVENT, one),
             many => app.emit(EVENTS, many),
@@ -201,6 +217,22 @@ async fn forward_events(app: tauri::AppHandle, client: Client) {
             Err(messages) if !messages.is_empty() => notify(&app, &client, &as_page(messages)).await,
             Err(_) => {}
         }
+    }
+}
+
+/// After this many events (a burst), the heap is trimmed once the stream is idle.
+const TRIM_AFTER: usize = 1000;
+const TRIM_WHEN_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A burst frees what it allocated (pushed JSON, queued events), but glibc's malloc keeps freed
+/// pages in its per-thread arenas, so the app's resident memory stayed ~30 MiB higher after one
+/// (docs/performance.md, issue 18). Gives them back to the system.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's arenas; it takes the
+    // arenas' locks itself and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -19,6 +19,17 @@ use crate::outbox::{Pending, SendState};
 /// messages into a closed conversation would otherwise cost quadratic time).
 pub const MAX_UNREAD_COUNTED: i64 = 1000;
 
+/// What [`Cache::put_messages`] did with one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Not cached before.
+    New,
+    /// A newer state of a cached message.
+    Changed,
+    /// The cache already held this state or a newer one: nothing was written.
+    AlreadyHeld,
+}
+
 #[derive(Clone)]
 pub struct Cache {
     pool: SqlitePool,
@@ -199,6 +210,54 @@ impl Cache {
         Ok(())
     }
 
+    /// Stores several message states in one transaction (a burst: one commit instead of two per
+    /// message), each unless the cache already holds that state or a newer one. Returns, for each
+    /// message, what was done ([`Stored`]).
+    pub async fn put_messages(&self, messages: &[&Message]) -> Result<Vec<Stored>> {
+        self.statements.fetch_add(1 + 2 * messages.len() as u64, Ordering::Relaxed);
+        // IMMEDIATE: the transaction reads before it writes; a deferred one could not take the write
+        // lock after another connection wrote meanwhile (SQLITE_BUSY_SNAPSHOT, which the busy
+        // timeout does not wait out).
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut stored = Vec::with_capacity(messages.len());
+        let mut activity: HashMap<ConversationId, i64> = HashMap::new();
+        for message in messages {
+            let held: Option<Seq> = sqlx::query_scalar("SELECT updated_seq FROM messages WHERE id = $1")
+                .bind(message.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if held.is_some_and(|held| held >= message.updated_seq) {
+                stored.push(Stored::AlreadyHeld);
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO messages (id, conversation_id, seq, updated_seq, json) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET json = excluded.json, updated_seq = excluded.updated_seq
+                 WHERE excluded.updated_seq >= messages.updated_seq",
+            )
+            .bind(message.id)
+            .bind(message.conversation_id)
+            .bind(message.seq)
+            .bind(message.updated_seq)
+            .bind(serde_json::to_string(message)?)
+            .execute(&mut *tx)
+            .await?;
+            let latest = activity.entry(message.conversation_id).or_insert(message.timestamp);
+            *latest = (*latest).max(message.timestamp);
+            stored.push(if held.is_some() { Stored::Changed } else { Stored::New });
+        }
+        for (conversation_id, timestamp) in activity {
+            self.statements.fetch_add(1, Ordering::Relaxed);
+            sqlx::query("UPDATE conversations SET last_activity = MAX(last_activity, $2) WHERE id = $1")
+                .bind(conversation_id)
+                .bind(timestamp)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
     pub async fn message(&self, id: MessageId) -> Result<Option<Message>> {
         let json: Option<String> =
             sqlx::query_scalar("SELECT json FROM messages WHERE id = $1").bind(id).fetch_optional(self.db()).await?;
@@ -301,16 +360,32 @@ impl Cache {
     /// Moves the sync point to `seq` if it directly follows it (and over the seqs held ahead that
     /// follow then); false if there is a gap: `seq` is held until the gap fills.
     pub async fn advance_sync_point(&self, conversation_id: ConversationId, seq: Seq) -> Result<bool> {
+        self.advance_sync_point_over(conversation_id, &[seq]).await
+    }
+
+    /// [`Cache::advance_sync_point`] for several seqs of one conversation, in any order: one read
+    /// and at most one write. False if a gap stays.
+    pub async fn advance_sync_point_over(&self, conversation_id: ConversationId, seqs: &[Seq]) -> Result<bool> {
         let current = self.sync_point(conversation_id).await?;
-        if seq <= current {
-            return Ok(true);
+        let next = {
+            let mut ahead = self.ahead();
+            let held = ahead.entry(conversation_id).or_default();
+            held.extend(seqs.iter().copied().filter(|&seq| seq > current));
+            let mut next = current;
+            while held.first().is_some_and(|&first| first <= next + 1) {
+                if let Some(first) = held.pop_first() {
+                    next = next.max(first);
+                }
+            }
+            if held.is_empty() {
+                ahead.remove(&conversation_id);
+            }
+            next
+        };
+        if next > current {
+            self.set_sync_point(conversation_id, next).await?;
         }
-        if seq == current + 1 {
-            self.set_sync_point(conversation_id, seq).await?;
-            return Ok(true);
-        }
-        self.ahead().entry(conversation_id).or_default().insert(seq);
-        Ok(false)
+        Ok(!self.ahead().contains_key(&conversation_id))
     }
 
     /// Whether some conversation still has a seq applied beyond a gap (a missing change).

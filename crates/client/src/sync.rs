@@ -12,6 +12,7 @@ use std::time::Duration;
 use confab_protocol::requests::Sync;
 use confab_protocol::{Conversation, ConversationId, Message, MessageId, Seq, ServerEvent, UserId, limits};
 
+use crate::cache::Stored;
 use crate::client::Client;
 use crate::error::Result;
 use crate::events::ClientEvent;
@@ -38,17 +39,24 @@ impl Client {
     /// summary after all of them (what a burst costs per message does not include a summary).
     async fn apply_messages(&self, messages: Vec<(Message, Seq)>) -> Result<()> {
         let cache = self.cache()?;
-        let mut applied = Vec::with_capacity(messages.len());
-        for (message, seq) in messages {
-            let held = cache.message_state(message.id).await?;
-            if held.is_some_and(|held| held >= message.updated_seq) {
-                self.advance(message.conversation_id, seq).await?;
-                continue;
-            }
-            cache.put_message(&message).await?;
-            self.advance(message.conversation_id, seq).await?;
-            applied.push((message, held.is_none()));
+        let states: Vec<&Message> = messages.iter().map(|(message, _)| message).collect();
+        let stored = cache.put_messages(&states).await?;
+        let mut seqs: HashMap<ConversationId, Vec<Seq>> = HashMap::new();
+        for (message, seq) in &messages {
+            seqs.entry(message.conversation_id).or_default().push(*seq);
         }
+        for (conversation_id, seqs) in seqs {
+            self.advance_over(conversation_id, &seqs).await?;
+        }
+        let applied: Vec<(Message, bool)> = messages
+            .into_iter()
+            .zip(stored)
+            .filter_map(|((message, _), stored)| match stored {
+                Stored::New => Some((message, true)),
+                Stored::Changed => Some((message, false)),
+                Stored::AlreadyHeld => None,
+            })
+            .collect();
         let mut summaries: HashMap<ConversationId, Option<Conversation>> = HashMap::new();
         for (message, _) in &applied {
             if !summaries.contains_key(&message.conversation_id) {
@@ -88,9 +96,11 @@ impl Client {
         self.apply_messages(messages).await
     }
 
-    async fn advance(&self, conversation_id: ConversationId, seq: Seq) -> Result<()> {
+    /// Advances the sync point over these seqs; a gap that stays open for [`GAP_GRACE`] asks for
+    /// a catch-up.
+    async fn advance_over(&self, conversation_id: ConversationId, seqs: &[Seq]) -> Result<()> {
         let cache = self.cache()?;
-        if !cache.advance_sync_point(conversation_id, seq).await? && cache.arm_gap_check() {
+        if !cache.advance_sync_point_over(conversation_id, seqs).await? && cache.arm_gap_check() {
             let client = self.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(GAP_GRACE).await;
