@@ -33,7 +33,7 @@ pub use audio::{AudioSink, AudioSource, CollectingSink, SineSource};
 pub use config::{CallConfig, IceServer};
 pub use error::{Error, Result};
 pub use peer::{CallEvent, CallMedia, CallPeer, CallState};
-pub use stats::CallStats;
+pub use stats::{CallStats, CandidateType, SelectedPair};
 pub use video::camera::{Camera, list_cameras};
 pub use video::{PatternSource, VideoFrame, VideoSink, VideoSource, read_pattern_number};
 

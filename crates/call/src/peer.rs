@@ -12,7 +12,7 @@ use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
-use rtc::peer_connection::transport::RTCDtlsRole;
+use rtc::peer_connection::transport::{RTCDtlsRole, RTCIceCandidateType};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
@@ -34,7 +34,7 @@ use crate::Encoded;
 use crate::audio::{self, AudioReceiver, AudioSink, AudioSource, OpusPacket, SendGate};
 use crate::config::CallConfig;
 use crate::error::{Error, Result};
-use crate::stats::{CallStats, Counters};
+use crate::stats::{CallStats, CandidateType, Counters, SelectedPair};
 use crate::switch::{SinkSlot, SourceSlot, SourceSwitch, replace_sink};
 use crate::video::{self, Assembled, FrameAssembler, VideoSink, VideoSource};
 
@@ -278,6 +278,7 @@ impl CallPeer {
         let (slot, audio_source) = SourceSlot::new(audio_source);
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
         audio::spawn_sender(slot, audio_gate.clone(), tx, handler.events.clone(), counters.clone())?;
+        writers.push(tokio::spawn(note_selected_pair(sender.clone(), state.clone(), counters.clone())));
         writers.push(tokio::spawn(write_audio(track, sender, ssrc, rx, counters.clone())));
         let mut video_switch = None;
         if let Some(gate) = &video_gate {
@@ -560,6 +561,51 @@ fn local_track<T>(kind: RtpCodecKind, codec: RTCRtpCodec, make: impl FnOnce(Medi
 /// The payload type the other side agreed to for a sender's codec; `None` until negotiated.
 async fn negotiated_payload_type(sender: &dyn RtpSender) -> Option<u8> {
     sender.get_parameters().await.ok().and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
+}
+
+/// Notes ICE's selected pair in the counters each time the connection becomes connected (again,
+/// after an ICE restart). Asked from a task of its own, not from the event handler: the handler
+/// runs on webrtc's driver, and the question goes to the connection's core. Ends when the call
+/// closes.
+async fn note_selected_pair(
+    sender: Arc<dyn RtpSender>,
+    mut state: watch::Receiver<CallState>,
+    counters: Arc<Counters>,
+) {
+    loop {
+        if state.wait_for(|s| *s == CallState::Connected).await.is_err() {
+            return;
+        }
+        let pair = match sender.transport().await {
+            Ok(Some(dtls)) => dtls.ice_transport().get_selected_candidate_pair().await,
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match pair {
+            Ok(Some(pair)) => {
+                let selected = candidate_type(pair.local().typ)
+                    .zip(candidate_type(pair.remote().typ))
+                    .map(|(local, remote)| SelectedPair { local, remote });
+                *counters.selected_pair.lock().unwrap_or_else(|e| e.into_inner()) = selected;
+            }
+            Ok(None) => tracing::debug!("connected without a selected candidate pair"),
+            Err(e) => tracing::debug!("selected candidate pair: {e}"),
+        }
+        if state.wait_for(|s| *s != CallState::Connected).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn candidate_type(typ: RTCIceCandidateType) -> Option<CandidateType> {
+    match typ {
+        RTCIceCandidateType::Host => Some(CandidateType::Host),
+        RTCIceCandidateType::Srflx => Some(CandidateType::Srflx),
+        RTCIceCandidateType::Prflx => Some(CandidateType::Prflx),
+        RTCIceCandidateType::Relay => Some(CandidateType::Relay),
+        // `Unspecified`, and whatever a later version adds (the enum is non-exhaustive).
+        _ => None,
+    }
 }
 
 /// Writes Opus packets as RTP, one per packet, once the payload type is negotiated. The timestamp

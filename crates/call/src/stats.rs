@@ -1,5 +1,6 @@
 //! Counters of what a call sent and received, for tests and the UI.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 // The audio clock counters are `specta(skip)`: not in the UI's generated types
@@ -41,6 +42,36 @@ pub struct CallStats {
     pub video_frames_decoded: u64,
     /// Video frames dropped: incomplete, undecodable, or waiting for a key frame.
     pub video_frames_dropped: u64,
+    /// The kinds of candidates the media flows between (ICE's selected pair), taken each time the
+    /// connection becomes connected; `None` before. `relay` on this side or the other means the
+    /// call goes through a TURN relay.
+    #[cfg_attr(feature = "specta", specta(skip))]
+    pub selected_pair: Option<SelectedPair>,
+}
+
+/// The kinds of the two candidates of ICE's selected pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct SelectedPair {
+    /// This side's candidate.
+    pub local: CandidateType,
+    /// The other side's candidate.
+    pub remote: CandidateType,
+}
+
+/// What an ICE candidate is (its `typ`), in SDP's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum CandidateType {
+    /// An address of the device itself.
+    Host,
+    /// The device's address as a STUN server saw it (outside its NAT).
+    Srflx,
+    /// An address learned from the other side's checks (peer reflexive).
+    Prflx,
+    /// An address on a TURN relay.
+    Relay,
 }
 
 /// The live counters behind [`CallStats`], shared by the media tasks of one call.
@@ -58,6 +89,7 @@ pub(crate) struct Counters {
     pub video_frames_received: AtomicU64,
     pub video_frames_decoded: AtomicU64,
     pub video_frames_dropped: AtomicU64,
+    pub selected_pair: Mutex<Option<SelectedPair>>,
 }
 
 impl Counters {
@@ -83,6 +115,7 @@ impl Counters {
             video_frames_received: self.video_frames_received.load(Relaxed),
             video_frames_decoded: self.video_frames_decoded.load(Relaxed),
             video_frames_dropped: self.video_frames_dropped.load(Relaxed),
+            selected_pair: *self.selected_pair.lock().unwrap_or_else(|e| e.into_inner()),
         }
     }
 }

@@ -13,11 +13,14 @@
 //!  "startedAtMs":…,"answeredAtMs":…,"connectedAtMs":…,"firstAudioAtMs":…,
 //!  "answerToConnectedMs":…,"answerToFirstAudioMs":…,"stats":{…CallStats…},
 //!  "samplesHeard":…,"heardHz":660.0,"remoteCandidateTypes":["host","relay"],
+//!  "selectedPair":{"local":"relay","remote":"relay"},
 //!  "mediaStates":[["connecting",12],["connected",380]],"tone":440.0}
 //! ```
 //!
 //! Times are milliseconds since the Unix epoch, so the two processes' lines can be compared
-//! (`mediaStates`: ms since this side started the call or saw it ring).
+//! (`mediaStates`: ms since this side started the call or saw it ring). `selectedPair` is ICE's
+//! selected candidate pair, this side's candidate type and the other side's (`CallStats`'s
+//! `selectedPair`; `null` if the media never connected).
 //! `answeredAtMs` is when this side saw the answer: the callee just before `acceptCall`, the
 //! caller when `callAccepted` arrived. A call whose media does not connect within
 //! `--connect-timeout` seconds after the answer (or that the client core ends first) is reported
@@ -349,6 +352,7 @@ async fn report(client: &Client, devices: &ToneDevices, seen: &Seen, role: &str,
         "samplesHeard": samples.len(),
         "heardHz": heard_hz,
         "remoteCandidateTypes": seen.remote_candidate_types,
+        "selectedPair": stats.and_then(|s| s.selected_pair),
         "mediaStates": seen.media_states.iter().map(|(state, at)| json!([state, at - seen.started_at])).collect::<Vec<_>>(),
         "tone": tone,
     })

@@ -16,8 +16,8 @@
 //! the proof that the NATs are real. With a relay (and its STUN) the call must connect, carry each
 //! side's tone (≥ 95 % of packets, the right pitch), and every UDP packet either router let in
 //! must have come from the relay's address: each router counts what it lets in, so the relay pair
-//! is measured on the wire rather than asked of the ICE agent (`CallStats` does not say which pair
-//! was selected).
+//! is measured on the wire, and ICE's selected pair (`CallStats::selected_pair`) must have a relay
+//! candidate at one end at least, on both sides.
 //!
 //! Linux and root only (namespaces, nftables). Elsewhere the tests are skipped, loudly; under
 //! `CI=true` or `CONFAB_REQUIRE_NAT_TEST=1` a skip is a failure. Every namespace is named
@@ -420,7 +420,8 @@ fn turn_credentials(user: &str) -> (String, String) {
 }
 
 /// Asserts a relayed call: connected both ways, each side's tone heard at ≥ 95 % of the packets,
-/// and every UDP packet either router let in came from the relay's port.
+/// every UDP packet either router let in came from the relay's address, and each side's selected
+/// candidate pair has a relay candidate.
 fn assert_relayed(world: &World, caller: &Value, callee: &Value) {
     for router in ["r1", "r2"] {
         let counts = ["udp_out", "udp_in_from_relay", "udp_in_other"].map(|c| world.counter(router, c));
@@ -450,6 +451,26 @@ fn assert_relayed(world: &World, caller: &Value, callee: &Value) {
         assert_eq!(other, 0, "{router} let in UDP from elsewhere than the relay: the call did not go through it");
         let types = report["remoteCandidateTypes"].as_array().unwrap();
         assert!(types.iter().any(|t| t == "relay"), "no relay candidate came from the other side: {report}");
+    }
+    // ICE's selected pair on each side has a relay candidate at one end or both. One relay hop is
+    // enough, and webrtc-rs often takes it: one side sends from its host address (through its
+    // NAT) to the other side's relayed address; that side sees host → relay, the other relay →
+    // prflx (the NAT's address, which no candidate named).
+    let pair = |report: &Value| -> (String, String) {
+        let pair = &report["selectedPair"];
+        let end = |end: &str| pair[end].as_str().unwrap_or_else(|| panic!("no selected pair: {report}")).to_owned();
+        (end("local"), end("remote"))
+    };
+    let (from_caller, from_callee) = (pair(caller), pair(callee));
+    eprintln!("selected pair: caller {from_caller:?}, callee {from_callee:?}");
+    for (local, remote) in [&from_caller, &from_callee] {
+        assert!(local == "relay" || remote == "relay", "a selected pair without a relay: {local} → {remote}");
+    }
+    // What one side sends from its relay the other receives from that relay.
+    for ((local, _), (_, remote)) in [(&from_caller, &from_callee), (&from_callee, &from_caller)] {
+        if local == "relay" {
+            assert!(remote == "relay" || remote == "prflx", "sent from a relay, received from a {remote}");
+        }
     }
 }
 
