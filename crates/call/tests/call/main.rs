@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use confab_call::audio::{FRAME_SAMPLES, SAMPLE_RATE};
 use confab_call::{
-    AudioSource, CallMedia, CallState, CollectingSink, PatternSource, SineSource, VideoFrame, VideoSink,
-    read_pattern_number,
+    AudioSource, CallMedia, CallState, CandidateType, CollectingSink, PatternSource, SelectedPair, SineSource,
+    VideoFrame, VideoSink, read_pattern_number,
 };
 use support::*;
 
@@ -47,6 +47,9 @@ async fn audio_both_ways_arrives_at_the_right_pitch() {
         assert!(sent >= 90, "2 s of 20 ms frames, sent {sent}");
         assert!(received * 100 >= sent * 95, "received {received} of {sent}");
     }
+    // Loopback, no ICE servers: host to host on both sides.
+    let host = Some(SelectedPair { local: CandidateType::Host, remote: CandidateType::Host });
+    assert_eq!((caller.selected_pair, callee.selected_pair), (host, host));
 
     for (who, sink, expected) in [("caller", &caller_hears, 660.0), ("callee", &callee_hears, 440.0)] {
         let samples = sink.samples();
