@@ -563,3 +563,77 @@ async fn a_call_uses_the_servers_ice_servers_and_the_users_own_on_top() {
     alice.client.end_call(&call_id).await.unwrap();
     assert_eq!(ended(&mut bob, &call_id).await, CallEnd::Hangup);
 }
+
+/// A benchmark, not a check (run it on purpose; docs/performance.md "Call setup through the server"):
+/// 20 audio calls between two clients through the real server on loopback, the callee answering as
+/// soon as it rings, each timed from `start_call` to each step of the setup.
+///
+///     scripts/with-pulse.sh cargo test -p confab-client --release --test client call_setup_steps -- --ignored --nocapture
+#[tokio::test]
+#[ignore = "a benchmark: prints the setup time of 20 calls"]
+async fn call_setup_steps() {
+    const CALLS: usize = 20;
+    let server =
+        Server::start_with_limits("register=1000:1000,login=1000:1000,login_ip=1000:1000,calls=1000:1000").await;
+    let (alice, bob, conversation) = pair(&server, "setup").await;
+    equip(&alice, &TestDevices::new(440.0));
+    equip(&bob, &TestDevices::new(660.0));
+
+    // The callee's side: when each call rang and when its accept_call returned.
+    let answering = bob.client.clone();
+    let mut rings = bob.client.subscribe();
+    let (times_tx, mut times) = tokio::sync::mpsc::unbounded_channel();
+    let answerer = tokio::spawn(async move {
+        let mut answered = 0;
+        while answered < CALLS {
+            if let Ok(ClientEvent::Call(call)) = rings.recv().await
+                && call.direction == CallDirection::Incoming
+                && call.phase == CallPhase::Ringing
+            {
+                let rang = Instant::now();
+                answering.accept_call(&call.call_id).await.unwrap();
+                times_tx.send((rang, Instant::now())).unwrap();
+                answered += 1;
+            }
+        }
+    });
+
+    let steps = ["callId", "rang", "accepted", "connected (caller)", "first audio decoded (caller)"];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); steps.len()];
+    let ms = |from: Instant, to: Instant| to.duration_since(from).as_secs_f64() * 1000.0;
+    for n in 0..CALLS {
+        let started = Instant::now();
+        let call_id = alice.client.start_call(conversation, CallType::Audio).await.unwrap();
+        let named = Instant::now();
+        let (mut connected, mut decoded) = (None, None);
+        let deadline = started + WAIT;
+        while decoded.is_none() {
+            assert!(Instant::now() < deadline, "call {n} had no audio");
+            let now = Instant::now();
+            let media = alice.client.calls_now().into_iter().find(|c| c.call_id == call_id).and_then(|c| c.media);
+            if connected.is_none() && media == Some(CallState::Connected) {
+                connected = Some(now);
+            }
+            if alice.client.call_stats(&call_id).is_some_and(|s| s.audio_frames_played > 0) {
+                decoded = Some(now);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let (rang, accepted) = times.recv().await.unwrap();
+        for (i, at) in
+            [named, rang, accepted, connected.unwrap_or(decoded.unwrap()), decoded.unwrap()].into_iter().enumerate()
+        {
+            samples[i].push(ms(started, at));
+        }
+        alice.client.end_call(&call_id).await.unwrap();
+        while !bob.client.calls_now().is_empty() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    answerer.await.unwrap();
+    eprintln!("call setup through the server, ms from start_call, {CALLS} calls (median / max):");
+    for (step, mut values) in steps.iter().zip(samples) {
+        values.sort_by(f64::total_cmp);
+        eprintln!("  {step:<30} {:>7.1} / {:>7.1}", values[values.len() / 2], values[values.len() - 1]);
+    }
+}
