@@ -200,7 +200,9 @@ async fn forward_events(app: tauri::AppHandle, client: Client) {
             }
         }
         since_trim += batch.len();
-        let sent = match batch.as_slice() {
+        let open = app.state::<Desktop>().attention.lock().map(|a| a.open_conversation).unwrap_or_default();
+        let shown = for_the_webview(&batch, open);
+        let sent = match shown.as_slice() {
             [one] => app.emit(EVENT, one),
             many => app.emit(EVENTS, many),
         };
@@ -234,6 +236,24 @@ fn return_freed_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// What of a batch the webview needs: of the messages of a conversation it does not show, only the
+/// last (its summary is the batch's final one; the store keeps no messages of closed conversations).
+fn for_the_webview(batch: &[ClientEvent], open: Option<ConversationId>) -> Vec<&ClientEvent> {
+    let mut later = HashSet::new();
+    let mut shown: Vec<&ClientEvent> = batch
+        .iter()
+        .rev()
+        .filter(|event| match event {
+            ClientEvent::Message { message, .. } if Some(message.conversation_id) != open => {
+                later.insert(message.conversation_id)
+            }
+            _ => true,
+        })
+        .collect();
+    shown.reverse();
+    shown
 }
 
 /// Several new messages as one page, for the notification policy: one notice says how many.

@@ -35,8 +35,9 @@ export function App() {
     if (session) backend.conversations().then((conversations) => dispatch({ type: 'conversations', conversations })).catch(() => {});
   }, [session]);
 
+  // Opening tells the shell in `open` below; closing (sign-out, reset) here.
   useEffect(() => {
-    backend.setOpenConversation(openId).catch(() => {});
+    if (openId === null) backend.setOpenConversation(null).catch(() => {});
   }, [openId]);
 
   useBackendEvents(
@@ -56,7 +57,13 @@ export function App() {
     }, []),
   );
 
-  const open = useCallback((conversationId: Id) => dispatch({ type: 'open', conversationId }), []);
+  // The shell learns of the open conversation before the chat asks for its first page: of a burst
+  // into a conversation not open it forwards only the last message (src-tauri/src/lib.rs,
+  // `for_the_webview`), so the first read must hold what it left out.
+  const open = useCallback((conversationId: Id) => {
+    backend.setOpenConversation(conversationId).catch(() => {});
+    dispatch({ type: 'open', conversationId });
+  }, []);
   function openNew(conversation: Conversation) {
     dispatch({ type: 'created', conversation });
     setPanel('chats');
