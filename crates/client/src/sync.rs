@@ -4,7 +4,9 @@
 //! with its conversation's new summary, one event per sync page, the list when it changed as a list.
 //!
 //! The sync point of a conversation is the newest `seq` up to which the cache holds every change;
-//! a live change that does not directly follow it (a gap) asks the connection for a catch-up.
+//! a live change that does not directly follow it is held above it until the missing ones arrive
+//! (pushes come slightly out of order under load); a gap still open after [`GAP_GRACE`] asks the
+//! connection for a catch-up. Pushes that queued together are applied as one batch.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -26,8 +28,8 @@ const FIRST_PAGE: u32 = 50;
 const GAP_GRACE: Duration = Duration::from_millis(500);
 
 impl Client {
-    /// Stores a message state; advances the sync point when `seq` follows it, else asks for a
-    /// catch-up. Publishes the message with its conversation's summary. A state the cache already
+    /// Stores a message state; advances the sync point when `seq` follows it (else holds it: see
+    /// the module's doc). Publishes the message with its conversation's summary. A state the cache already
     /// holds (a push after the catch-up that stored it, an ack after the push) is not stored or
     /// published again.
     pub(crate) async fn apply_message(&self, message: Message, seq: Seq) -> Result<()> {
