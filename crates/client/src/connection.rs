@@ -23,6 +23,23 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most pushed events applied as one batch (a burst is applied in slices of this many, so other
 /// work such as a resync request is not held up for long).
 const MAX_BATCH: usize = 500;
+/// How long a batch that found a burst arriving waits for more (see `serve`).
+const BURST_WAIT: Duration = Duration::from_millis(10);
+
+/// Moves what is waiting into `batch` (up to [`MAX_BATCH`]); the close reason if it found one.
+fn drain(
+    incoming: &mut tokio::sync::mpsc::UnboundedReceiver<Incoming>,
+    batch: &mut Vec<(String, serde_json::Value)>,
+) -> Option<String> {
+    while batch.len() < MAX_BATCH {
+        match incoming.try_recv() {
+            Ok(Incoming::Event(name, data)) => batch.push((name, data)),
+            Ok(Incoming::Closed(reason)) => return Some(reason),
+            Err(_) => break,
+        }
+    }
+    None
+}
 
 /// The Socket.IO `auth` of a connection.
 #[derive(Serialize)]
@@ -107,16 +124,13 @@ impl Client {
                         // Events that queued meanwhile (a burst) are applied together: a run of
                         // new messages costs one summary per conversation, not one per message.
                         let mut batch = vec![(name, data)];
-                        let mut closed = None;
-                        while batch.len() < MAX_BATCH {
-                            match incoming.try_recv() {
-                                Ok(Incoming::Event(name, data)) => batch.push((name, data)),
-                                Ok(Incoming::Closed(reason)) => {
-                                    closed = Some(reason);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
+                        let mut closed = drain(&mut incoming, &mut batch);
+                        // More than one waiting: a burst is arriving. Waiting a moment for more makes
+                        // fewer, larger batches (each costs a summary, a webview event and a
+                        // notification), so a slowly arriving burst costs what a fast one does.
+                        if closed.is_none() && batch.len() > 1 && batch.len() < MAX_BATCH {
+                            tokio::time::sleep(BURST_WAIT).await;
+                            closed = drain(&mut incoming, &mut batch);
                         }
                         self.on_pushes(batch).await;
                         if let Some(reason) = closed {
