@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use confab_protocol::{Conversation, ConversationId, ErrorBody, Message, MessageId, Seq, UserId};
