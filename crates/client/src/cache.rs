@@ -188,28 +188,6 @@ impl Cache {
 
     // ---- messages ----
 
-    /// Stores a message's state unless the cache already has a newer one.
-    pub async fn put_message(&self, message: &Message) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, seq, updated_seq, json) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (id) DO UPDATE SET json = excluded.json, updated_seq = excluded.updated_seq
-             WHERE excluded.updated_seq >= messages.updated_seq",
-        )
-        .bind(message.id)
-        .bind(message.conversation_id)
-        .bind(message.seq)
-        .bind(message.updated_seq)
-        .bind(serde_json::to_string(message)?)
-        .execute(self.db())
-        .await?;
-        sqlx::query("UPDATE conversations SET last_activity = MAX(last_activity, $2) WHERE id = $1")
-            .bind(message.conversation_id)
-            .bind(message.timestamp)
-            .execute(self.db())
-            .await?;
-        Ok(())
-    }
-
     /// Stores several message states in one transaction (a burst: one commit instead of two per
     /// message), each unless the cache already holds that state or a newer one. Returns, for each
     /// message, what was done ([`Stored`]).
@@ -541,20 +519,20 @@ mod tests {
             created_at: 0,
         };
         cache.put_conversation(&conversation).await.unwrap();
-        cache.put_message(&message(1, 1, 1)).await.unwrap(); // mine
+        cache.put_messages(&[&message(1, 1, 1)]).await.unwrap(); // mine
         for seq in 2..=6 {
-            cache.put_message(&message(seq, seq, 2)).await.unwrap();
+            cache.put_messages(&[&message(seq, seq, 2)]).await.unwrap();
         }
         let mut deleted = message(7, 7, 2);
         deleted.deleted_at = Some(7);
-        cache.put_message(&deleted).await.unwrap();
+        cache.put_messages(&[&deleted]).await.unwrap();
         cache.set_read_cursor(1, 1, 3).await.unwrap();
         let summary = cache.conversation(1, 1).await.unwrap().unwrap();
         assert_eq!(summary.unread_count, 3, "others' messages 4..=6; mine, read and deleted ones do not count");
         assert_eq!(summary.members[0].last_read_seq, 3, "members carry the cached read cursors");
 
         for seq in 8..(8 + MAX_UNREAD_COUNTED + 5) {
-            cache.put_message(&message(seq, seq, 2)).await.unwrap();
+            cache.put_messages(&[&message(seq, seq, 2)]).await.unwrap();
         }
         assert_eq!(cache.conversation(1, 1).await.unwrap().unwrap().unread_count, MAX_UNREAD_COUNTED);
     }

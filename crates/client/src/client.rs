@@ -272,10 +272,7 @@ impl Client {
     pub async fn load_older(&self, conversation_id: ConversationId, before: Seq) -> Result<bool> {
         let page =
             self.api()?.history(conversation_id, Some(before), confab_protocol::limits::MAX_HISTORY_LIMIT).await?;
-        let cache = self.cache()?;
-        for message in &page.messages {
-            cache.put_message(message).await?;
-        }
+        self.cache()?.put_messages(&page.messages.iter().collect::<Vec<_>>()).await?;
         Ok(page.has_more)
     }
 

@@ -298,9 +298,7 @@ impl Client {
             if !known.contains(&conversation.id) {
                 // First sight: the newest page now, older pages on demand; `sync` covers the rest.
                 let page = api.history(conversation.id, None, FIRST_PAGE).await?;
-                for message in &page.messages {
-                    cache.put_message(message).await?;
-                }
+                cache.put_messages(&page.messages.iter().collect::<Vec<_>>()).await?;
                 // Messages cached before this (a first sync cut short by quitting, own sends
                 // acknowledged meanwhile) may sit below a gap: drop them, the server has them.
                 if let (true, Some(oldest)) = (page.has_more, page.messages.iter().map(|m| m.seq).min()) {
@@ -328,6 +326,7 @@ impl Client {
             let mut conversations: Vec<Conversation> = Vec::new();
             for changes in &page.conversations {
                 let oldest = cache.oldest_seq(changes.conversation_id).await?;
+                let mut newer = Vec::new();
                 for message in &changes.messages {
                     let held = cache.message_state(message.id).await?;
                     if held.is_none() && oldest.is_some_and(|oldest| message.seq < oldest) {
@@ -337,9 +336,10 @@ impl Client {
                     if held.is_some_and(|held| held >= message.updated_seq) {
                         continue;
                     }
-                    cache.put_message(message).await?;
-                    messages.push(message.clone());
+                    newer.push(message);
                 }
+                cache.put_messages(&newer).await?;
+                messages.extend(newer.into_iter().cloned());
                 for cursor in &changes.read_cursors {
                     cache.set_read_cursor(cursor.conversation_id, cursor.user_id, cursor.seq).await?;
                 }
