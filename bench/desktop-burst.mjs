@@ -29,9 +29,10 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
-import { remote } from 'webdriverio';
 
-import { children, desktopBin, freePort, register, serverBin, shot, shots, start, stop, waitFor } from '../tests/e2e/lib.mjs';
+import {
+  children, desktopBin, freePort, openApp, register, serverBin, shot, shots, start, stop, waitFor,
+} from '../tests/e2e/lib.mjs';
 
 const N = Number(process.env.BURST ?? 10_000);
 const IN_FLIGHT = Number(process.env.IN_FLIGHT ?? 32);
@@ -231,30 +232,11 @@ async function killServer(child) {
   await exited;
 }
 
-/** Starts the app through its own tauri-driver with `home` as its profile (data dir, XDG dirs), as
- * tests/e2e/lib.mjs's openApp does; the same `home` again is the same signed-in user. */
+/** Starts the app on the profile `home` (the same `home` again is the same signed-in user). */
 async function launch(home, serverUrl) {
-  const port = await freePort();
-  const nativePort = await freePort();
-  const driver = start('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
-    CONFAB_DATA_DIR: join(home, 'data'),
-    CONFAB_SERVER_URL: serverUrl,
-    XDG_DATA_HOME: join(home, 'share'),
-    XDG_CONFIG_HOME: join(home, 'config'),
-    XDG_CACHE_HOME: join(home, 'cache'),
-    NO_AT_BRIDGE: '1',
-    GTK_A11Y: 'none',
-  });
-  await waitFor('tauri-driver', async () => (await fetch(`http://127.0.0.1:${port}/status`).catch(() => null)) !== null);
-  const app = await remote({
-    hostname: '127.0.0.1',
-    port,
-    logLevel: 'warn',
-    capabilities: { 'tauri:options': { application: desktopBin }, 'wdio:enforceWebDriverClassic': true },
-  });
+  // 'burst': lib.mjs's shot() finds the window by the profile's name (confab-e2e-burst-…).
+  const app = await openApp('burst', serverUrl, {}, home);
   await app.setTimeout({ script: 60_000 });
-  app.driverProcess = driver;
-  app.appName = 'burst'; // lib.mjs's shot() finds the window by the profile's name (confab-e2e-burst-…)
   return app;
 }
 async function quit(app, home) {

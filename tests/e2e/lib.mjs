@@ -135,11 +135,11 @@ export class Proxy {
 }
 
 // ---- one app per user: its own tauri-driver, data dir and window ----
-/** `env`: more environment for the app (e.g. CONFAB_HOST_LISTEN). */
-export async function openApp(name, serverUrl, env = {}) {
+/** `env`: more environment for the app (e.g. CONFAB_HOST_LISTEN). `home`: the profile (data dir,
+ * XDG dirs); a new one unless given, and the same one again is the same signed-in user. */
+export async function openApp(name, serverUrl, env = {}, home = mkdtempSync(join(tmpdir(), `confab-e2e-${name}-`))) {
   const port = await freePort();
   const nativePort = await freePort();
-  const home = mkdtempSync(join(tmpdir(), `confab-e2e-${name}-`));
   const driver = start('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
     CONFAB_DATA_DIR: join(home, 'data'),
     CONFAB_SERVER_URL: serverUrl,
